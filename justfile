@@ -1,0 +1,46 @@
+# Tributary tasks. `just --list` shows them all.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# One target folder outside the clone, reused across runs and clones.
+export CARGO_TARGET_DIR := env_var_or_default("CARGO_TARGET_DIR", env_var("HOME") / ".cache/tributary-target")
+
+wasm_target := "wasm32-wasip2"
+default_plugins := "local synthetic"
+test_plugins := "misbehaving wrong-world"
+
+# Show the recipes.
+default:
+    @just --list
+
+# Add the wasm target and build the default plugins into plugins/dist/.
+setup:
+    rustup target list --installed | grep -qx {{wasm_target}} || rustup target add {{wasm_target}}
+    just _plugins plugins/dist {{default_plugins}}
+
+# Build the test-only plugins (misbehaving, wrong-world) into plugins/dist-test/.
+test-plugins:
+    rustup target list --installed | grep -qx {{wasm_target}} || rustup target add {{wasm_target}}
+    just _plugins plugins/dist-test {{test_plugins}}
+
+_plugins dest +names:
+    mkdir -p {{dest}}
+    cargo build --release --target {{wasm_target}} {{ prepend("-p tributary-plugin-", names) }}
+    for name in {{names}}; do \
+        cp "$CARGO_TARGET_DIR/{{wasm_target}}/release/tributary_plugin_${name//-/_}.wasm" "{{dest}}/$name.wasm"; \
+    done
+
+# Build the plugins and the host binary.
+build: setup
+    cargo build -p tributary
+
+# Run every test: unit tests, the plugin runtime against real components, end-to-end tests of the binary.
+test: setup test-plugins
+    cargo build -p tributary
+    cargo test -p tributary-sdk -p tributary -p tributary-e2e
+
+# Formatting and lints, as CI would want them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy -p tributary -p tributary-sdk -p tributary-e2e --all-targets -- -D warnings
+    cargo clippy --target {{wasm_target}} {{ prepend("-p tributary-plugin-", default_plugins + " " + test_plugins) }} -- -D warnings
