@@ -106,9 +106,15 @@ fn filters_select_exactly_the_expected_keys() {
     assert_eq!(keys, expected);
     // Excluded subtrees (`docs/tmp/**`) are pruned without being read, so
     // they count neither as listed nor as filtered out.
-    let pruned = specs.iter().filter(|f| f.key.starts_with("docs/tmp/")).count();
+    let pruned = specs
+        .iter()
+        .filter(|f| f.key.starts_with("docs/tmp/"))
+        .count();
     let dropped = FILES - pruned - expected.len();
-    assert!(summary.contains(&format!("; {dropped} filtered out, 0 failed")), "{summary}");
+    assert!(
+        summary.contains(&format!("; {dropped} filtered out, 0 failed")),
+        "{summary}"
+    );
 }
 
 #[test]
@@ -158,5 +164,9 @@ fn a_root_outside_the_allowed_roots_is_refused() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("outside the allowed local roots"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("outside the allowed local roots"),
+        "{}",
+        stderr(&out)
+    );
 }

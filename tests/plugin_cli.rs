@@ -8,24 +8,51 @@ fn list_shows_default_plugins_with_versions_and_schemas() {
     let out = run_ok(tributary(data.path()).args(["plugin", "list", "--json"]));
     let plugins: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     let plugins = plugins.as_array().unwrap();
-    let ids: Vec<&str> = plugins.iter().map(|p| p["provider_id"].as_str().unwrap()).collect();
-    assert!(ids.contains(&"local") && ids.contains(&"synthetic"), "{ids:?}");
-    assert!(!ids.contains(&"misbehaving"), "test plugins must stay out of the default set");
+    let ids: Vec<&str> = plugins
+        .iter()
+        .map(|p| p["provider_id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&"local") && ids.contains(&"synthetic"),
+        "{ids:?}"
+    );
+    assert!(
+        !ids.contains(&"misbehaving"),
+        "test plugins must stay out of the default set"
+    );
     for plugin in plugins {
         assert!(!plugin["version"].as_str().unwrap().is_empty());
         assert_eq!(plugin["wit_version"], "0.1.0");
         assert_eq!(plugin["sha256"].as_str().unwrap().len(), 64);
         assert_eq!(plugin["config_schema"]["type"], "object", "{plugin}");
     }
-    let local = plugins.iter().find(|p| p["provider_id"] == "local").unwrap();
-    assert!(local["config_schema"]["properties"]["root"].is_object(), "{local}");
-    assert_eq!(local["capabilities"], serde_json::json!(["read_local_files"]));
-    let synthetic = plugins.iter().find(|p| p["provider_id"] == "synthetic").unwrap();
-    assert!(synthetic["config_schema"]["properties"]["count"].is_object(), "{synthetic}");
+    let local = plugins
+        .iter()
+        .find(|p| p["provider_id"] == "local")
+        .unwrap();
+    assert!(
+        local["config_schema"]["properties"]["root"].is_object(),
+        "{local}"
+    );
+    assert_eq!(
+        local["capabilities"],
+        serde_json::json!(["read_local_files"])
+    );
+    let synthetic = plugins
+        .iter()
+        .find(|p| p["provider_id"] == "synthetic")
+        .unwrap();
+    assert!(
+        synthetic["config_schema"]["properties"]["count"].is_object(),
+        "{synthetic}"
+    );
 
     // The text listing shows the same, schema included.
     let text = stdout(&run_ok(tributary(data.path()).args(["plugin", "list"])));
-    assert!(text.contains("local  ") && text.contains("synthetic  "), "{text}");
+    assert!(
+        text.contains("local  ") && text.contains("synthetic  "),
+        "{text}"
+    );
     assert!(text.contains("config schema: {"), "{text}");
 }
 
@@ -36,20 +63,31 @@ fn second_start_loads_compiled_plugins_from_cache() {
     assert!(first.contains("(2 compiled, 0 from cache)"), "{first}");
     let second = stderr(&run_ok(tributary(data.path()).args(["plugin", "list"])));
     assert!(second.contains("(0 compiled, 2 from cache)"), "{second}");
-    assert!(second.contains("loaded precompiled plugin from cache"), "{second}");
+    assert!(
+        second.contains("loaded precompiled plugin from cache"),
+        "{second}"
+    );
 }
 
 #[test]
 fn inspect_reports_identity_and_contract_version() {
     let data = tempfile::tempdir().unwrap();
     let file = plugins_dir().join("synthetic.wasm");
-    let out = run_ok(tributary(data.path()).args(["plugin", "inspect"]).arg(&file));
+    let out = run_ok(
+        tributary(data.path())
+            .args(["plugin", "inspect"])
+            .arg(&file),
+    );
     let info: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(info["provider_id"], "synthetic");
     assert_eq!(info["wit_version"], "0.1.0");
     assert_eq!(info["size_bytes"], std::fs::metadata(&file).unwrap().len());
 
-    let ok = run_ok(tributary(data.path()).args(["plugin", "validate"]).arg(&file));
+    let ok = run_ok(
+        tributary(data.path())
+            .args(["plugin", "validate"])
+            .arg(&file),
+    );
     assert!(stdout(&ok).starts_with("ok: "), "{}", stdout(&ok));
 }
 
@@ -68,8 +106,14 @@ fn refusal(file: &std::path::Path) -> String {
 #[test]
 fn a_component_of_another_world_is_refused_with_the_reason() {
     let message = refusal(&test_plugins_dir().join("wrong-world.wasm"));
-    assert!(message.contains("does not implement the connector world"), "{message}");
-    assert!(message.contains("tributary:connector/provider"), "{message}");
+    assert!(
+        message.contains("does not implement the connector world"),
+        "{message}"
+    );
+    assert!(
+        message.contains("tributary:connector/provider"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -79,7 +123,10 @@ fn a_core_module_is_refused_with_the_reason() {
     // The smallest valid core module: magic and version, no sections.
     std::fs::write(&file, b"\0asm\x01\0\0\0").unwrap();
     let message = refusal(&file);
-    assert!(message.contains("a core WebAssembly module, not a component"), "{message}");
+    assert!(
+        message.contains("a core WebAssembly module, not a component"),
+        "{message}"
+    );
 }
 
 #[test]

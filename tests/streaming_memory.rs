@@ -8,10 +8,19 @@ fn list_synthetic(count: u64) -> (u64, u64) {
     let data = tempfile::tempdir().unwrap();
     let config = format!(r#"{{"count": {count}, "seed": 7}}"#);
     let out = run_ok(tributary(data.path()).args([
-        "plugin", "list-files", "synthetic", "--config", &config, "--output", "summary",
+        "plugin",
+        "list-files",
+        "synthetic",
+        "--config",
+        &config,
+        "--output",
+        "summary",
     ]));
     let summary = stderr(&out);
-    let line = summary.lines().find(|l| l.starts_with("listed ")).expect(&summary);
+    let line = summary
+        .lines()
+        .find(|l| l.starts_with("listed "))
+        .expect(&summary);
     let number_after = |word: &str| -> u64 {
         let rest = &line[line.find(word).unwrap_or_else(|| panic!("{line}")) + word.len()..];
         rest.split_whitespace().next().unwrap().parse().unwrap()
@@ -27,5 +36,8 @@ fn peak_memory_is_flat_from_100k_to_1m_entries() {
     assert_eq!(large_files, 1_000_000);
     let growth_mib = large_rss.saturating_sub(small_rss) as f64 / 1024.0;
     eprintln!("peak RSS: 100k → {small_rss} KiB, 1M → {large_rss} KiB (+{growth_mib:.1} MiB)");
-    assert!(growth_mib < 30.0, "peak RSS grew by {growth_mib:.1} MiB from 100k to 1M entries");
+    assert!(
+        growth_mib < 30.0,
+        "peak RSS grew by {growth_mib:.1} MiB from 100k to 1M entries"
+    );
 }

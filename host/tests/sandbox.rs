@@ -11,7 +11,8 @@ use tributary::runtime::{Plugin, PluginError, Runtime, RuntimeConfig, SandboxLim
 const BUDGET: Duration = Duration::from_secs(2);
 
 async fn misbehaving() -> (Runtime, Plugin) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/dist-test/misbehaving.wasm");
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/dist-test/misbehaving.wasm");
     let bytes = std::fs::read(&path)
         .unwrap_or_else(|e| panic!("{}: {e}; run `just test-plugins` first", path.display()));
     let runtime = Runtime::new(RuntimeConfig {
@@ -28,7 +29,11 @@ async fn misbehaving() -> (Runtime, Plugin) {
     (runtime, plugin)
 }
 
-async fn validate(runtime: &Runtime, plugin: &Plugin, behavior: &str) -> (Result<String, PluginError>, Duration) {
+async fn validate(
+    runtime: &Runtime,
+    plugin: &Plugin,
+    behavior: &str,
+) -> (Result<String, PluginError>, Duration) {
     let config = serde_json::json!({ "behavior": behavior });
     let policy = runtime.policy_for(plugin, &config).unwrap();
     let started = Instant::now();
@@ -48,7 +53,10 @@ async fn a_spinning_plugin_is_stopped_at_its_budget() {
     let err = result.unwrap_err();
     assert!(matches!(err, PluginError::Timeout { .. }), "{err:?}");
     assert!(err.to_string().contains("time budget"), "{err}");
-    assert!(elapsed >= BUDGET && elapsed < BUDGET + Duration::from_secs(3), "{elapsed:?}");
+    assert!(
+        elapsed >= BUDGET && elapsed < BUDGET + Duration::from_secs(3),
+        "{elapsed:?}"
+    );
     assert_still_serving(&runtime, &plugin).await;
 }
 
@@ -57,7 +65,10 @@ async fn an_allocating_plugin_hits_its_memory_cap() {
     let (runtime, plugin) = misbehaving().await;
     let (result, elapsed) = validate(&runtime, &plugin, "allocate").await;
     let err = result.unwrap_err();
-    assert!(matches!(err, PluginError::MemoryLimit { limit_mib: 64, .. }), "{err:?}");
+    assert!(
+        matches!(err, PluginError::MemoryLimit { limit_mib: 64, .. }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("memory limit of 64 MiB"), "{err}");
     assert!(elapsed < BUDGET, "{elapsed:?}");
     assert_still_serving(&runtime, &plugin).await;
@@ -71,7 +82,10 @@ async fn a_request_to_an_undeclared_host_is_refused() {
     match &err {
         PluginError::HostNotAllowed { reason, .. } => {
             assert!(reason.contains("forbidden.example.net"), "{reason}");
-            assert!(reason.contains("not among the plugin's allowed hosts"), "{reason}");
+            assert!(
+                reason.contains("not among the plugin's allowed hosts"),
+                "{reason}"
+            );
         }
         other => panic!("expected HostNotAllowed, got {other:?}"),
     }

@@ -69,7 +69,9 @@ impl ArtifactCache {
                     self.hits.fetch_add(1, Ordering::Relaxed);
                     return Ok((component, CacheOutcome::FromCache));
                 }
-                Err(e) => tracing::warn!(path = %path.display(), "discarding unusable cached artifact: {e:#}"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "discarding unusable cached artifact: {e:#}")
+                }
             }
         }
         let artifact = engine.precompile_component(bytes)?;

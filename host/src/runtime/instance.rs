@@ -84,7 +84,9 @@ impl HostState {
         let text = String::from_utf8_lossy(&bytes);
         let text = text.trim();
         let start = text.len().saturating_sub(2000);
-        let start = (start..text.len()).find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+        let start = (start..text.len())
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(0);
         text[start..].to_string()
     }
 }

@@ -57,7 +57,11 @@ impl PluginRegistry {
     }
 
     /// Loads one component file and installs it.
-    pub async fn load_file(&self, runtime: &Runtime, path: &Path) -> Result<Arc<Plugin>, LoadError> {
+    pub async fn load_file(
+        &self,
+        runtime: &Runtime,
+        path: &Path,
+    ) -> Result<Arc<Plugin>, LoadError> {
         let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
             path: path.display().to_string(),
             source,
@@ -83,12 +87,21 @@ impl PluginRegistry {
     }
 
     pub fn get(&self, provider_id: &str) -> Option<Arc<Plugin>> {
-        self.plugins.read().expect("registry lock").get(provider_id).cloned()
+        self.plugins
+            .read()
+            .expect("registry lock")
+            .get(provider_id)
+            .cloned()
     }
 
     /// Every plugin, sorted by provider id.
     pub fn list(&self) -> Vec<Arc<Plugin>> {
-        self.plugins.read().expect("registry lock").values().cloned().collect()
+        self.plugins
+            .read()
+            .expect("registry lock")
+            .values()
+            .cloned()
+            .collect()
     }
 }
 

@@ -15,23 +15,23 @@ wasmtime::component::bindgen!({
     },
 });
 
+pub use self::tributary::connector::types as wit;
 pub use exports::tributary::connector::provider::Guest as Provider;
-pub use tributary::connector::types as wit;
 
 /// The WIT version these bindings implement.
 pub const VERSION: &str = "0.1.0";
 
 /// Adds the host functions this version imports (besides WASI) to a linker.
 pub fn add_to_linker(linker: &mut wasmtime::component::Linker<HostState>) -> wasmtime::Result<()> {
-    tributary::connector::log::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
-        linker,
-        |state| state,
-    )
+    self::tributary::connector::log::add_to_linker::<
+        HostState,
+        wasmtime::component::HasSelf<HostState>,
+    >(linker, |state| state)
 }
 
-impl tributary::connector::log::Host for HostState {
-    fn log(&mut self, level: tributary::connector::log::Level, message: String) {
-        use tributary::connector::log::Level;
+impl self::tributary::connector::log::Host for HostState {
+    fn log(&mut self, level: self::tributary::connector::log::Level, message: String) {
+        use self::tributary::connector::log::Level;
         let plugin = self.plugin_id.as_str();
         match level {
             Level::Trace => tracing::trace!(target: "plugin", plugin, "{message}"),
@@ -43,7 +43,7 @@ impl tributary::connector::log::Host for HostState {
     }
 }
 
-impl tributary::connector::types::Host for HostState {}
+impl self::tributary::connector::types::Host for HostState {}
 
 impl From<wit::ProviderInfo> for c::ProviderInfo {
     fn from(info: wit::ProviderInfo) -> Self {

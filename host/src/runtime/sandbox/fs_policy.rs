@@ -50,7 +50,11 @@ impl LocalRoots {
         if !canonical.is_dir() {
             return Err(format!("root {requested:?} is not a folder"));
         }
-        if self.roots.iter().any(|allowed| canonical.starts_with(allowed)) {
+        if self
+            .roots
+            .iter()
+            .any(|allowed| canonical.starts_with(allowed))
+        {
             Ok(canonical)
         } else {
             Err(format!(
@@ -82,7 +86,10 @@ mod tests {
         assert!(err.contains("outside the allowed local roots"), "{err}");
         let escape = format!("{}/inner/../..", allowed.path().display());
         assert!(roots.resolve(&escape).is_err());
-        assert!(roots.resolve("relative/path").unwrap_err().contains("absolute"));
+        assert!(roots
+            .resolve("relative/path")
+            .unwrap_err()
+            .contains("absolute"));
     }
 
     #[cfg(unix)]

@@ -238,7 +238,9 @@ where
             if let Some(data) = frame.data_ref() {
                 self.seen += data.len() as u64;
                 if self.seen > self.max {
-                    return Poll::Ready(Some(Err(HttpError::HttpResponseBodySize(Some(self.seen)))));
+                    return Poll::Ready(Some(Err(HttpError::HttpResponseBodySize(Some(
+                        self.seen,
+                    )))));
                 }
             }
         }
@@ -266,12 +268,18 @@ mod tests {
     #[tokio::test]
     async fn wildcard_matches_subdomains_only() {
         let p = policy(&["*.localhost"], None);
-        assert!(p.check(&"http://amazonaws.com/".parse().unwrap()).await.is_err());
+        assert!(p
+            .check(&"http://amazonaws.com/".parse().unwrap())
+            .await
+            .is_err());
         let err = p
             .check(&"http://other.example/".parse().unwrap())
             .await
             .unwrap_err();
-        assert!(err.contains("not among the plugin's allowed hosts"), "{err}");
+        assert!(
+            err.contains("not among the plugin's allowed hosts"),
+            "{err}"
+        );
     }
 
     #[tokio::test]
@@ -287,14 +295,29 @@ mod tests {
     #[tokio::test]
     async fn connection_endpoint_may_be_loopback() {
         let p = policy(&[], Some("http://127.0.0.1:9000"));
-        assert!(p.check(&"http://127.0.0.1:9000/b?x".parse().unwrap()).await.is_ok());
+        assert!(p
+            .check(&"http://127.0.0.1:9000/b?x".parse().unwrap())
+            .await
+            .is_ok());
         // Same host, other port: not the endpoint.
-        assert!(p.check(&"http://127.0.0.1:9001/".parse().unwrap()).await.is_err());
+        assert!(p
+            .check(&"http://127.0.0.1:9001/".parse().unwrap())
+            .await
+            .is_err());
     }
 
     #[test]
     fn private_ranges_are_non_public() {
-        for ip in ["10.1.2.3", "192.168.0.1", "172.16.5.4", "127.0.0.1", "169.254.1.1", "::1", "fd00::1", "::ffff:10.0.0.1"] {
+        for ip in [
+            "10.1.2.3",
+            "192.168.0.1",
+            "172.16.5.4",
+            "127.0.0.1",
+            "169.254.1.1",
+            "::1",
+            "fd00::1",
+            "::ffff:10.0.0.1",
+        ] {
             assert!(is_non_public(ip.parse().unwrap()), "{ip}");
         }
         for ip in ["8.8.8.8", "2001:4860::8888"] {
