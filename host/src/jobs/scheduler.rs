@@ -1,0 +1,93 @@
+//! Scheduled runs: every tick, `continuous` configs whose `next_sync_at` has
+//! come get a job; an `initial_only` config gets its one run.
+
+use std::time::Duration;
+
+use crate::app::App;
+use crate::model::{now, JobStatus, JobTrigger, SyncConfig, SyncMode};
+use crate::store::PageRequest;
+
+use super::{trigger_sync, TriggerOptions};
+
+/// Runs the scheduler loop forever.
+pub async fn run(app: App, tick: Duration) {
+    let mut interval = tokio::time::interval(tick);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        if let Err(e) = tick_once(&app).await {
+            tracing::warn!("scheduler tick failed: {e}");
+        }
+    }
+}
+
+/// One pass over every config.
+pub async fn tick_once(app: &App) -> anyhow::Result<()> {
+    for config in app.store.list_all_sync_configs().await? {
+        if !config.is_active || config.paused {
+            continue;
+        }
+        if let Err(e) = consider(app, config).await {
+            tracing::warn!("scheduling failed: {e}");
+        }
+    }
+    Ok(())
+}
+
+async fn consider(app: &App, mut config: SyncConfig) -> anyhow::Result<()> {
+    let now = now();
+    let due = match config.sync_mode {
+        SyncMode::Continuous => match config.next_sync_at {
+            Some(at) => at <= now,
+            None => {
+                // First sight of a new config: its first scheduled run is one
+                // interval after creation (a manual trigger can run it sooner).
+                config.next_sync_at = Some(
+                    config.created_at
+                        + chrono::Duration::seconds(config.polling_interval_seconds as i64),
+                );
+                app.store.update_sync_config(&config).await?;
+                false
+            }
+        },
+        SyncMode::InitialOnly => !config.initial_run_done && config.last_sync_at.is_none(),
+    };
+    if !due || has_open_job(app, &config).await? {
+        return Ok(());
+    }
+    let job = trigger_sync(
+        app,
+        &config,
+        TriggerOptions {
+            full_sync: false,
+            trigger: JobTrigger::Schedule,
+            only_keys: None,
+        },
+    )
+    .await?;
+    tracing::info!(sync_config_id = %config.sync_config_id, sync_job_id = %job.sync_job_id, "scheduled run queued");
+    // Move the schedule on now so the next tick does not fire again.
+    if config.sync_mode == SyncMode::Continuous {
+        config.next_sync_at =
+            Some(now + chrono::Duration::seconds(config.polling_interval_seconds as i64));
+        app.store.update_sync_config(&config).await?;
+    }
+    Ok(())
+}
+
+async fn has_open_job(app: &App, config: &SyncConfig) -> anyhow::Result<bool> {
+    let recent = app
+        .store
+        .list_jobs(
+            &config.sync_config_id,
+            PageRequest {
+                offset: 0,
+                limit: 20,
+            },
+        )
+        .await?;
+    Ok(recent
+        .items
+        .iter()
+        .any(|j| matches!(j.status, JobStatus::Pending | JobStatus::InProgress)))
+}

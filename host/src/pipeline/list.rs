@@ -1,0 +1,100 @@
+//! Stage 2: pages from the plugin, produced by a task of their own and passed
+//! through a bounded channel, so listing overlaps with writing and memory
+//! stays flat. A failed page call that may succeed later is retried from the
+//! last cursor with backoff.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use crate::metrics::{Metrics, PluginLabel};
+use crate::runtime::contract::{ListRequest, Page};
+use crate::runtime::{Plugin, PluginError, SandboxPolicy};
+
+/// Pages waiting between the plugin and the writer.
+const CHANNEL_PAGES: usize = 2;
+/// Tries of one page call before the run fails.
+const PAGE_ATTEMPTS: u32 = 3;
+
+/// Starts listing; the receiver yields pages in order, then ends, or yields
+/// one error and ends.
+pub fn spawn_listing(
+    plugin: Arc<Plugin>,
+    policy: SandboxPolicy,
+    request: ListRequest,
+    metrics: Arc<Metrics>,
+    retry_base: Duration,
+) -> mpsc::Receiver<Result<Page, PluginError>> {
+    let (sender, receiver) = mpsc::channel(CHANNEL_PAGES);
+    tokio::spawn(async move {
+        let label = PluginLabel {
+            plugin: plugin.id().to_string(),
+        };
+        let mut request = request;
+        let mut failures = 0;
+        'reopen: loop {
+            let started = Instant::now();
+            let opened = plugin.open_listing(&request, &policy).await;
+            metrics
+                .plugin_call_seconds
+                .get_or_create(&label)
+                .observe(started.elapsed().as_secs_f64());
+            let mut listing = match opened {
+                Ok(listing) => listing,
+                Err(e) if e.is_retryable() && failures + 1 < PAGE_ATTEMPTS => {
+                    failures += 1;
+                    backoff(retry_base, failures, &e).await;
+                    continue 'reopen;
+                }
+                Err(e) => {
+                    let _ = sender.send(Err(e)).await;
+                    return;
+                }
+            };
+            loop {
+                let started = Instant::now();
+                let next = listing.next_page().await;
+                metrics
+                    .plugin_call_seconds
+                    .get_or_create(&label)
+                    .observe(started.elapsed().as_secs_f64());
+                match next {
+                    Ok(Some(page)) => {
+                        failures = 0;
+                        request.resume_cursor = page.cursor.clone();
+                        let last = page.cursor.is_none();
+                        if sender.send(Ok(page)).await.is_err() || last {
+                            return; // the run stopped listening, or that was the end
+                        }
+                    }
+                    Ok(None) => return,
+                    Err(e) if e.is_retryable() && failures + 1 < PAGE_ATTEMPTS => {
+                        failures += 1;
+                        backoff(retry_base, failures, &e).await;
+                        // The instance may be unusable after an error: reopen at the cursor.
+                        continue 'reopen;
+                    }
+                    Err(e) => {
+                        let _ = sender.send(Err(e)).await;
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    receiver
+}
+
+async fn backoff(base: Duration, failures: u32, error: &PluginError) {
+    let mut delay = base * 2u32.pow(failures - 1);
+    if let PluginError::Connector(crate::runtime::contract::ConnectorError::Throttled {
+        retry_after_ms: Some(ms),
+        ..
+    }) = error
+    {
+        delay = delay.max(Duration::from_millis(*ms));
+    }
+    tracing::warn!("listing call failed ({error}); retrying in {delay:?}");
+    tokio::time::sleep(delay).await;
+}
