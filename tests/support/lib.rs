@@ -6,7 +6,10 @@ use std::process::{Command, Output};
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// The `tributary` binary built next to this test (`just test` builds it first).
@@ -32,7 +35,10 @@ pub fn plugins_dir() -> PathBuf {
 
 /// The test-only plugins (`just test-plugins` builds them).
 pub fn test_plugins_dir() -> PathBuf {
-    existing_dir(workspace_root().join("plugins/dist-test"), "just test-plugins")
+    existing_dir(
+        workspace_root().join("plugins/dist-test"),
+        "just test-plugins",
+    )
 }
 
 fn existing_dir(path: PathBuf, recipe: &str) -> PathBuf {
@@ -74,4 +80,196 @@ pub fn stdout(output: &Output) -> String {
 
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A `tributary serve` process on a free port with its own data folder,
+/// killed when dropped.
+pub struct Server {
+    pub base: String,
+    pub api_key: String,
+    pub data_dir: PathBuf,
+    pub local_root: PathBuf,
+    child: Option<std::process::Child>,
+    port: u16,
+    _temp: Option<tempfile::TempDir>,
+    http: reqwest::blocking::Client,
+}
+
+impl Server {
+    /// Starts a server on a fresh data folder; `local_root` is the one folder
+    /// local connections may read.
+    pub fn start(local_root: &Path) -> Server {
+        let temp = tempfile::tempdir().unwrap();
+        let data_dir = temp.path().join("data");
+        let mut server = Server {
+            base: String::new(),
+            api_key: String::new(),
+            data_dir,
+            local_root: local_root.to_path_buf(),
+            child: None,
+            port: free_port(),
+            _temp: Some(temp),
+            http: reqwest::blocking::Client::builder()
+                .timeout(std::time::Duration::from_secs(60))
+                .build()
+                .unwrap(),
+        };
+        server.spawn();
+        server
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .unwrap();
+        let child = Command::new(binary())
+            .arg("serve")
+            .args(["--listen", &format!("127.0.0.1:{}", self.port)])
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--plugins-dir")
+            .arg(plugins_dir())
+            .arg("--allow-local-root")
+            .arg(&self.local_root)
+            .env("RUST_LOG", "info")
+            .env_remove("TRIBUTARY_ADMIN_KEY")
+            .env_remove("TRIBUTARY_CONFIG")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start tributary serve");
+        self.child = Some(child);
+        self.base = format!("http://127.0.0.1:{}", self.port);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            if let Ok(r) = self.http.get(format!("{}/healthz", self.base)).send() {
+                if r.status().is_success() {
+                    break;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "server did not start:\n{}",
+                self.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        self.api_key = std::fs::read_to_string(self.data_dir.join("admin.key"))
+            .unwrap()
+            .trim()
+            .to_string();
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.data_dir.with_file_name("server.log")
+    }
+
+    /// Everything the server printed so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// Starts the server again on the same data folder and port.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    /// Sends a request and returns (status, JSON body).
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.api_key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().unwrap();
+        let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        (status, json)
+    }
+
+    /// Like [`Server::call`], failing the test unless the status is 2xx.
+    pub fn ok(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> serde_json::Value {
+        let (status, json) = self.call(method, path, body);
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path} → {status}: {json}"
+        );
+        json
+    }
+
+    /// Polls a job until it leaves PENDING/IN_PROGRESS.
+    pub fn wait_job(&self, job_id: &str) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+        loop {
+            let job = self.ok("GET", &format!("/v1/syncs/{job_id}"), None);
+            let status = job["status"].as_str().unwrap().to_string();
+            if status != "PENDING" && status != "IN_PROGRESS" {
+                return job;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "job {job_id} did not end: {job}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// Every item of a paged `POST …/list` route.
+    pub fn list_all(&self, path: &str, body: serde_json::Value) -> Vec<serde_json::Value> {
+        let mut items = Vec::new();
+        let mut offset = 0;
+        loop {
+            let page = self.ok(
+                "POST",
+                &format!("{path}?limit=1000&offset={offset}"),
+                Some(body.clone()),
+            );
+            let results = page["results"].as_array().unwrap().clone();
+            offset += results.len();
+            let done = results.len() < 1000;
+            items.extend(results);
+            if done {
+                return items;
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

@@ -1,0 +1,348 @@
+//! The sync engine end to end: the real binary, its HTTP API, the embedded
+//! store and real plugin components.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use serde_json::{json, Value};
+use tributary_e2e::Server;
+
+/// Creates a connection, a bucket and a sync config; returns (bucket_id, sync_config_id, connection_id).
+fn setup_sync(
+    server: &Server,
+    provider: &str,
+    config: Value,
+    sync: Value,
+) -> (String, String, String) {
+    let name = format!(
+        "{provider}-{}",
+        std::process::id() as u128 * 1000 + rand_suffix()
+    );
+    let connection = server.ok(
+        "POST",
+        "/v1/organizations/connections",
+        Some(json!({ "name": name, "provider_type": provider, "provider_config": config })),
+    );
+    let connection_id = connection["connection_id"].as_str().unwrap().to_string();
+    let bucket = server.ok(
+        "POST",
+        "/v1/buckets",
+        Some(json!({ "bucket_name": format!("b-{name}") })),
+    );
+    let bucket_id = bucket["bucket_id"].as_str().unwrap().to_string();
+    let mut body = json!({ "connection_id": connection_id, "source_path": "" });
+    body.as_object_mut()
+        .unwrap()
+        .extend(sync.as_object().unwrap().clone());
+    let sync = server.ok(
+        "POST",
+        &format!("/v1/buckets/{bucket_id}/syncs"),
+        Some(body),
+    );
+    let sync_id = sync["sync_config_id"].as_str().unwrap().to_string();
+    (bucket_id, sync_id, connection_id)
+}
+
+fn rand_suffix() -> u128 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+        % 1000
+}
+
+fn trigger(server: &Server, bucket: &str, sync: &str, full: bool) -> Value {
+    let job = server.ok(
+        "POST",
+        &format!("/v1/buckets/{bucket}/syncs/{sync}/trigger?full_sync={full}"),
+        None,
+    );
+    assert_eq!(job["status"], "PENDING");
+    assert_eq!(job["full_sync"], full);
+    server.wait_job(job["sync_job_id"].as_str().unwrap())
+}
+
+fn objects(server: &Server, bucket: &str) -> Vec<Value> {
+    server.list_all(&format!("/v1/buckets/{bucket}/objects/list"), json!({}))
+}
+
+fn write_file(root: &Path, key: &str, contents: &[u8]) {
+    let path = root.join(key);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, contents).unwrap();
+}
+
+#[test]
+fn local_folder_sync_creates_objects_batches_and_is_idempotent() {
+    let root = tempfile::tempdir().unwrap();
+    for i in 0..2_500 {
+        write_file(
+            root.path(),
+            &format!("set{}/dir{}/file{i:05}.txt", i % 5, i % 13),
+            format!("content {i}").as_bytes(),
+        );
+    }
+    let server = Server::start(root.path());
+    let (bucket, sync, _) = setup_sync(&server, "local", json!({ "root": root.path() }), json!({}));
+
+    // First run: everything is new.
+    let job = trigger(&server, &bucket, &sync, false);
+    assert_eq!(job["status"], "COMPLETED", "{job}");
+    let m = &job["metrics"];
+    assert_eq!(m["files_discovered"], 2_500);
+    assert_eq!(m["objects_created"], 2_500);
+    assert_eq!(m["duplicates_skipped"], 0);
+    assert_eq!(m["batches_created"], 25);
+    let all = objects(&server, &bucket);
+    assert_eq!(all.len(), 2_500);
+    let object_ids: BTreeSet<String> = all
+        .iter()
+        .map(|o| o["object_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(object_ids.len(), 2_500);
+    let keys: BTreeSet<&str> = all.iter().map(|o| o["key"].as_str().unwrap()).collect();
+    assert!(keys.contains("set0/dir0/file00000.txt"));
+    let sample = &all[0];
+    assert_eq!(sample["blobs"][0]["type"], "text");
+    assert_eq!(sample["source"]["provider_type"], "local");
+
+    // 25 batches of 100, disjoint, covering every object.
+    let batches = server.list_all(&format!("/v1/buckets/{bucket}/batches/list"), json!({}));
+    assert_eq!(batches.len(), 25);
+    let mut batched = BTreeSet::new();
+    for batch in &batches {
+        let ids = batch["object_ids"].as_array().unwrap();
+        assert_eq!(ids.len(), 100);
+        for id in ids {
+            assert!(
+                batched.insert(id.as_str().unwrap().to_string()),
+                "object in two batches: {id}"
+            );
+        }
+    }
+    assert_eq!(batched, object_ids);
+
+    // Second run: nothing changed.
+    let job = trigger(&server, &bucket, &sync, false);
+    assert_eq!(job["status"], "COMPLETED", "{job}");
+    assert_eq!(job["metrics"]["objects_created"], 0);
+    assert_eq!(job["metrics"]["objects_updated"], 0);
+    assert_eq!(job["metrics"]["duplicates_skipped"], 2_500);
+    assert_eq!(job["metrics"]["batches_created"], 0);
+
+    // Modify 10 files, add 5.
+    std::thread::sleep(Duration::from_millis(20));
+    for i in 0..10 {
+        write_file(
+            root.path(),
+            &format!("set{}/dir{}/file{i:05}.txt", i % 5, i % 13),
+            format!("changed content {i}").as_bytes(),
+        );
+    }
+    for i in 0..5 {
+        write_file(root.path(), &format!("new/file{i}.txt"), b"new");
+    }
+    let job = trigger(&server, &bucket, &sync, false);
+    assert_eq!(job["status"], "COMPLETED", "{job}");
+    assert_eq!(job["metrics"]["objects_created"], 5, "{job}");
+    assert_eq!(job["metrics"]["objects_updated"], 10, "{job}");
+    assert_eq!(job["metrics"]["batches_created"], 1);
+    let changed = server.list_all(
+        &format!("/v1/buckets/{bucket}/objects/list"),
+        json!({ "key_prefix": "set0/dir0/file00000.txt" }),
+    );
+    assert_eq!(changed.len(), 1);
+    assert_eq!(changed[0]["version"], 2);
+
+    // A full sync lists everything and still creates nothing twice.
+    let job = trigger(&server, &bucket, &sync, true);
+    assert_eq!(job["status"], "COMPLETED", "{job}");
+    assert_eq!(job["metrics"]["files_discovered"], 2_505);
+    assert_eq!(job["metrics"]["objects_created"], 0);
+    assert_eq!(job["metrics"]["duplicates_skipped"], 2_505);
+    assert_eq!(objects(&server, &bucket).len(), 2_505);
+
+    // The config's totals add up over the runs.
+    let config = server.ok("GET", &format!("/v1/buckets/{bucket}/syncs/{sync}"), None);
+    assert_eq!(config["total_files_synced"], 2_515);
+    assert_eq!(config["batches_created"], 26);
+    assert_eq!(config["sync_run_counter"], 4);
+}
+
+#[test]
+fn failing_files_are_retried_then_dead_lettered_and_recover_on_retry() {
+    let root = tempfile::tempdir().unwrap();
+    let server = Server::start(root.path());
+    let failing: Vec<String> = [3u64, 50, 99, 150, 200, 333, 499]
+        .iter()
+        .map(|i| format!("file/{:04}/{i:09}.bin", i / 10_000))
+        .collect();
+    let (bucket, sync, connection) = setup_sync(
+        &server,
+        "synthetic",
+        json!({ "count": 500, "fail_keys": failing }),
+        json!({}),
+    );
+    let job = trigger(&server, &bucket, &sync, false);
+    assert_eq!(job["status"], "COMPLETED_WITH_ERRORS", "{job}");
+    assert_eq!(job["metrics"]["objects_created"], 493);
+    assert_eq!(job["metrics"]["files_failed"], 7);
+    assert_eq!(
+        job["metrics"]["retries"], 21,
+        "each failed file is retried 3 times"
+    );
+
+    let dead = server.list_all(
+        &format!("/v1/buckets/{bucket}/syncs/{sync}/dlq/list"),
+        json!({}),
+    );
+    assert_eq!(dead.len(), 7);
+    let dead_keys: BTreeSet<&str> = dead.iter().map(|d| d["key"].as_str().unwrap()).collect();
+    assert_eq!(dead_keys, failing.iter().map(String::as_str).collect());
+    for entry in &dead {
+        assert_eq!(entry["attempts"], 3, "{entry}");
+        assert_eq!(entry["error"]["type"], "transient", "{entry}");
+    }
+
+    // The fault clears; retrying the dead letters turns them into objects.
+    server.ok(
+        "PATCH",
+        &format!("/v1/organizations/connections/{connection}"),
+        Some(json!({ "provider_config": { "count": 500 } })),
+    );
+    let retry = server.ok(
+        "POST",
+        &format!("/v1/buckets/{bucket}/syncs/{sync}/dlq/retry"),
+        Some(json!({})),
+    );
+    let job = server.wait_job(retry["sync_job_id"].as_str().unwrap());
+    assert_eq!(job["status"], "COMPLETED", "{job}");
+    assert_eq!(job["metrics"]["objects_created"], 7, "{job}");
+    assert_eq!(objects(&server, &bucket).len(), 500);
+    let dead = server.list_all(
+        &format!("/v1/buckets/{bucket}/syncs/{sync}/dlq/list"),
+        json!({}),
+    );
+    assert!(dead.is_empty(), "{dead:?}");
+}
+
+#[test]
+fn concurrent_triggers_run_once_and_the_rest_are_skipped() {
+    let root = tempfile::tempdir().unwrap();
+    let server = Server::start(root.path());
+    let (bucket, sync, _) = setup_sync(&server, "synthetic", json!({ "count": 30_000 }), json!({}));
+    let job_ids: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..20)
+            .map(|_| {
+                s.spawn(|| {
+                    let job = server.ok(
+                        "POST",
+                        &format!("/v1/buckets/{bucket}/syncs/{sync}/trigger"),
+                        None,
+                    );
+                    job["sync_job_id"].as_str().unwrap().to_string()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let jobs: Vec<Value> = job_ids.iter().map(|id| server.wait_job(id)).collect();
+    let ran: Vec<&Value> = jobs.iter().filter(|j| j["status"] == "COMPLETED").collect();
+    let skipped: Vec<&Value> = jobs.iter().filter(|j| j["status"] == "SKIPPED").collect();
+    assert_eq!(ran.len(), 1, "{jobs:?}");
+    assert_eq!(skipped.len(), 19, "{jobs:?}");
+    let winner = ran[0]["sync_job_id"].as_str().unwrap();
+    assert_eq!(ran[0]["metrics"]["objects_created"], 30_000);
+    for job in skipped {
+        assert_eq!(job["metrics"]["files_discovered"], 0);
+        assert_eq!(job["locked_by_job_id"], winner, "{job}");
+    }
+    assert_eq!(objects(&server, &bucket).len(), 30_000);
+}
+
+#[test]
+fn a_killed_server_resumes_the_run_from_its_checkpoint() {
+    let root = tempfile::tempdir().unwrap();
+    let mut server = Server::start(root.path());
+    let (bucket, sync, _) = setup_sync(
+        &server,
+        "synthetic",
+        json!({ "count": 200_000 }),
+        json!({ "max_objects_per_run": 0 }),
+    );
+    let job = server.ok(
+        "POST",
+        &format!("/v1/buckets/{bucket}/syncs/{sync}/trigger"),
+        None,
+    );
+    let job_id = job["sync_job_id"].as_str().unwrap().to_string();
+
+    // Kill it once the run is well under way.
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    loop {
+        let job = server.ok("GET", &format!("/v1/syncs/{job_id}"), None);
+        let created = job["metrics"]["objects_created"].as_u64().unwrap_or(0);
+        if created >= 30_000 {
+            assert_eq!(job["status"], "IN_PROGRESS", "{job}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "run did not progress: {job}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server.kill();
+    server.restart();
+
+    let job = server.wait_job(&job_id);
+    assert_eq!(job["status"], "COMPLETED", "{job}\n{}", server.log());
+    assert_eq!(job["metrics"]["objects_created"], 200_000, "{job}");
+    assert!(server.log().contains("re-queueing an unfinished job"));
+    assert_eq!(objects(&server, &bucket).len(), 200_000);
+    let batches = server.list_all(&format!("/v1/buckets/{bucket}/batches/list"), json!({}));
+    let mut batched = BTreeSet::new();
+    for batch in &batches {
+        for id in batch["object_ids"].as_array().unwrap() {
+            assert!(
+                batched.insert(id.as_str().unwrap().to_string()),
+                "object in two batches: {id}"
+            );
+        }
+    }
+    assert_eq!(batched.len(), 200_000);
+}
+
+#[test]
+fn api_errors_use_the_envelope() {
+    let root = tempfile::tempdir().unwrap();
+    let server = Server::start(root.path());
+    let (status, body) = server.call("GET", "/v1/no-such-route", None);
+    assert_eq!(status, 404);
+    assert_eq!(body["success"], false);
+    assert_eq!(body["error"]["type"], "NotFoundError");
+
+    let (status, body) = server.call(
+        "POST",
+        "/v1/buckets/bkt_missing/syncs/sync_missing/trigger",
+        None,
+    );
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["status"], 404);
+
+    let (bucket, sync, _) = setup_sync(&server, "synthetic", json!({ "count": 1 }), json!({}));
+    let (status, body) = server.call(
+        "POST",
+        &format!("/v1/buckets/{bucket}/syncs/{sync}/trigger?full_sync=maybe"),
+        None,
+    );
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["detail"][0]["loc"], json!(["query", "full_sync"]));
+
+    let unauthenticated = reqwest::blocking::Client::new()
+        .get(format!("{}/v1/buckets/{bucket}", server.base))
+        .send()
+        .unwrap();
+    assert_eq!(unauthenticated.status().as_u16(), 401);
+}
