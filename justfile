@@ -30,6 +30,17 @@ _plugins dest +names:
         cp "$CARGO_TARGET_DIR/{{wasm_target}}/release/tributary_plugin_${name//-/_}.wasm" "{{dest}}/$name.wasm"; \
     done
 
+# Build the plugins and start the server on the embedded store (local connections may read data/sync-root).
+run *args: setup
+    mkdir -p data/sync-root
+    cargo run -p tributary -- serve --allow-local-root "{{justfile_directory()}}/data/sync-root" {{args}}
+
+# Run the tributary command line (e.g. `just tributary plugin list`), built in the shared target folder.
+[positional-arguments]
+tributary *args:
+    cargo run -q -p tributary -- "$@"
+
+
 # Build the plugins and the host binary.
 build: setup
     cargo build -p tributary

@@ -15,6 +15,17 @@ fn setup_sync(
     config: Value,
     sync: Value,
 ) -> (String, String, String) {
+    setup_sync_tested(server, provider, config, sync, true)
+}
+
+/// `setup_sync` with a choice of testing the connection before saving it.
+fn setup_sync_tested(
+    server: &Server,
+    provider: &str,
+    config: Value,
+    sync: Value,
+    test_before_save: bool,
+) -> (String, String, String) {
     let name = format!(
         "{provider}-{}",
         std::process::id() as u128 * 1000 + rand_suffix()
@@ -22,7 +33,12 @@ fn setup_sync(
     let connection = server.ok(
         "POST",
         "/v1/organizations/connections",
-        Some(json!({ "name": name, "provider_type": provider, "provider_config": config })),
+        Some(json!({
+            "name": name,
+            "provider_type": provider,
+            "provider_config": config,
+            "test_before_save": test_before_save,
+        })),
     );
     let connection_id = connection["connection_id"].as_str().unwrap().to_string();
     let bucket = server.ok(
@@ -345,4 +361,110 @@ fn api_errors_use_the_envelope() {
         .send()
         .unwrap();
     assert_eq!(unauthenticated.status().as_u16(), 401);
+}
+
+#[test]
+fn secrets_never_appear_in_responses_or_logs() {
+    let root = tempfile::tempdir().unwrap();
+    let server = Server::start(root.path());
+    let secret = "tok-6f1d2c9a-secret-value";
+    let (bucket, sync, connection) =
+        setup_sync(&server, "synthetic", json!({ "count": 50, "api_token": secret }), json!({}));
+    let mut seen = Vec::new();
+    let job = trigger(&server, &bucket, &sync, false);
+    assert_eq!(job["status"], "COMPLETED", "{job}");
+    seen.push(job);
+    seen.push(server.ok("GET", &format!("/v1/organizations/connections/{connection}"), None));
+    seen.push(server.ok("POST", "/v1/organizations/connections/list", Some(json!({}))));
+    seen.push(server.ok("POST", &format!("/v1/organizations/connections/{connection}/test"), None));
+    seen.push(Value::Array(objects(&server, &bucket)));
+    let connection_view = &seen[1];
+    assert_eq!(connection_view["provider_config"]["count"], 50);
+    assert_ne!(connection_view["provider_config"]["api_token"], secret);
+
+    // A rejected credential: the test and the run fail with a clear message, still without the secret.
+    let bad = "invalid-7a1e-secret";
+    let (status, body) = server.call(
+        "POST",
+        "/v1/organizations/connections",
+        Some(json!({ "name": "bad-token", "provider_type": "synthetic", "provider_config": { "count": 5, "api_token": bad } })),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_credentials", "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("API token was rejected"), "{body}");
+    seen.push(body);
+    let (b2, s2, _) = setup_sync_tested(
+        &server,
+        "synthetic",
+        json!({ "count": 5, "api_token": bad }),
+        json!({}),
+        false,
+    );
+    let failed = trigger(&server, &b2, &s2, false);
+    assert_eq!(failed["status"], "FAILED", "{failed}");
+    assert!(failed["error"]["message"].as_str().unwrap().contains("API token was rejected"), "{failed}");
+    seen.push(failed);
+
+    let everything = format!("{seen:?}{}", server.log());
+    assert!(!everything.contains(secret), "the secret leaked");
+    assert!(!everything.contains(bad), "the rejected secret leaked");
+    let raw_db = std::fs::read(server.data_dir.join("tributary.redb")).unwrap();
+    assert!(!raw_db.windows(secret.len()).any(|w| w == secret.as_bytes()), "the secret is stored in clear");
+}
+
+#[test]
+fn a_running_job_can_be_canceled() {
+    let root = tempfile::tempdir().unwrap();
+    let server = Server::start(root.path());
+    let (bucket, sync, _) = setup_sync(
+        &server,
+        "synthetic",
+        json!({ "count": 500_000 }),
+        json!({ "max_objects_per_run": 0 }),
+    );
+    let job = server.ok("POST", &format!("/v1/buckets/{bucket}/syncs/{sync}/trigger"), None);
+    let job_id = job["sync_job_id"].as_str().unwrap();
+    loop {
+        let job = server.ok("GET", &format!("/v1/syncs/{job_id}"), None);
+        if job["metrics"]["objects_created"].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server.ok("POST", &format!("/v1/syncs/{job_id}/cancel"), None);
+    let job = server.wait_job(job_id);
+    assert_eq!(job["status"], "CANCELED", "{job}");
+    let created = job["metrics"]["objects_created"].as_u64().unwrap();
+    assert!(created > 0 && created < 500_000, "{job}");
+    // The lock is free again: the next run proceeds.
+    let next = server.ok("POST", &format!("/v1/buckets/{bucket}/syncs/{sync}/trigger"), None);
+    server.ok("POST", &format!("/v1/syncs/{}/cancel", next["sync_job_id"].as_str().unwrap()), None);
+}
+
+#[test]
+fn an_initial_only_config_runs_once_by_itself() {
+    let root = tempfile::tempdir().unwrap();
+    let server = Server::start_with(root.path(), &["--scheduler-tick", "0.2"]);
+    let (bucket, sync, _) = setup_sync(
+        &server,
+        "synthetic",
+        json!({ "count": 120 }),
+        json!({ "sync_mode": "initial_only" }),
+    );
+    let jobs_path = format!("/v1/buckets/{bucket}/syncs/{sync}/jobs/list");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let job = loop {
+        let jobs = server.list_all(&jobs_path, json!({}));
+        if let Some(job) = jobs.first() {
+            break job.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "the scheduler never ran it");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(job["trigger"], "schedule");
+    let job = server.wait_job(job["sync_job_id"].as_str().unwrap());
+    assert_eq!(job["status"], "COMPLETED", "{job}");
+    std::thread::sleep(Duration::from_secs(1)); // several more ticks
+    assert_eq!(server.list_all(&jobs_path, json!({})).len(), 1);
+    assert_eq!(objects(&server, &bucket).len(), 120);
 }

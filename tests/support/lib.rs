@@ -91,6 +91,7 @@ pub struct Server {
     pub local_root: PathBuf,
     child: Option<std::process::Child>,
     port: u16,
+    extra_args: Vec<String>,
     _temp: Option<tempfile::TempDir>,
     http: reqwest::blocking::Client,
 }
@@ -99,6 +100,11 @@ impl Server {
     /// Starts a server on a fresh data folder; `local_root` is the one folder
     /// local connections may read.
     pub fn start(local_root: &Path) -> Server {
+        Self::start_with(local_root, &[])
+    }
+
+    /// Like [`Server::start`], with extra `serve` flags.
+    pub fn start_with(local_root: &Path, extra_args: &[&str]) -> Server {
         let temp = tempfile::tempdir().unwrap();
         let data_dir = temp.path().join("data");
         let mut server = Server {
@@ -108,6 +114,7 @@ impl Server {
             local_root: local_root.to_path_buf(),
             child: None,
             port: free_port(),
+            extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
             _temp: Some(temp),
             http: reqwest::blocking::Client::builder()
                 .timeout(std::time::Duration::from_secs(60))
@@ -133,6 +140,7 @@ impl Server {
             .arg(plugins_dir())
             .arg("--allow-local-root")
             .arg(&self.local_root)
+            .args(&self.extra_args)
             .env("RUST_LOG", "info")
             .env_remove("TRIBUTARY_ADMIN_KEY")
             .env_remove("TRIBUTARY_CONFIG")

@@ -9,6 +9,8 @@
 //! Failures can be injected: keys in `fail_keys` come back as transient per-file
 //! failures, and `transient_error_on_page` makes `next-page` fail with a transient
 //! error `fail_transient_times` times (per listing) before that page succeeds.
+//! An `api_token` (a secret, like a real connector's credentials) starting
+//! with `invalid` is refused as unauthorized.
 
 use std::collections::BTreeSet;
 
@@ -53,6 +55,10 @@ struct Config {
     /// Entries per page, overriding the host's hint.
     #[serde(default)]
     page_size: Option<u32>,
+    /// A simulated credential (a secret: sealed at rest, redacted by the
+    /// host). A token starting with `invalid` is refused as unauthorized.
+    #[serde(default)]
+    api_token: Option<String>,
 }
 
 fn default_min_size() -> u64 {
@@ -74,6 +80,11 @@ fn default_fail_transient_times() -> u32 {
 impl Config {
     fn parse(json: &str) -> Result<Self, ConnectorError> {
         let config: Config = parse_config(json)?;
+        if config.api_token.as_deref().is_some_and(|t| t.starts_with("invalid")) {
+            return Err(ConnectorError::Unauthorized(
+                "the API token was rejected: check the connection's api_token".into(),
+            ));
+        }
         if config.min_size > config.max_size {
             return Err(ConnectorError::InvalidConfig(format!(
                 "min_size ({}) is larger than max_size ({})",
@@ -131,7 +142,9 @@ const CONFIG_SCHEMA: &str = r#"{
     "fail_transient_times": {"type": "integer", "minimum": 0, "default": 1,
       "description": "How many times that page fails within one listing before it succeeds."},
     "page_size": {"type": ["integer", "null"], "minimum": 1, "default": null,
-      "description": "Entries per page, overriding the host's hint."}
+      "description": "Entries per page, overriding the host's hint."},
+    "api_token": {"type": "string", "x-secret": true,
+      "description": "Simulated credential; a token starting with 'invalid' is refused as unauthorized."}
   }
 }"#;
 
