@@ -38,7 +38,7 @@ run *args: setup
 # Run the tributary command line (e.g. `just tributary plugin list`), built in the shared target folder.
 [positional-arguments]
 tributary *args:
-    cargo run -q -p tributary -- "$@"
+    @cargo run -q -p tributary -- "$@"
 
 
 # Build the plugins and the host binary.

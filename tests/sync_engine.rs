@@ -368,15 +368,31 @@ fn secrets_never_appear_in_responses_or_logs() {
     let root = tempfile::tempdir().unwrap();
     let server = Server::start(root.path());
     let secret = "tok-6f1d2c9a-secret-value";
-    let (bucket, sync, connection) =
-        setup_sync(&server, "synthetic", json!({ "count": 50, "api_token": secret }), json!({}));
+    let (bucket, sync, connection) = setup_sync(
+        &server,
+        "synthetic",
+        json!({ "count": 50, "api_token": secret }),
+        json!({}),
+    );
     let mut seen = Vec::new();
     let job = trigger(&server, &bucket, &sync, false);
     assert_eq!(job["status"], "COMPLETED", "{job}");
     seen.push(job);
-    seen.push(server.ok("GET", &format!("/v1/organizations/connections/{connection}"), None));
-    seen.push(server.ok("POST", "/v1/organizations/connections/list", Some(json!({}))));
-    seen.push(server.ok("POST", &format!("/v1/organizations/connections/{connection}/test"), None));
+    seen.push(server.ok(
+        "GET",
+        &format!("/v1/organizations/connections/{connection}"),
+        None,
+    ));
+    seen.push(server.ok(
+        "POST",
+        "/v1/organizations/connections/list",
+        Some(json!({})),
+    ));
+    seen.push(server.ok(
+        "POST",
+        &format!("/v1/organizations/connections/{connection}/test"),
+        None,
+    ));
     seen.push(Value::Array(objects(&server, &bucket)));
     let connection_view = &seen[1];
     assert_eq!(connection_view["provider_config"]["count"], 50);
@@ -391,7 +407,13 @@ fn secrets_never_appear_in_responses_or_logs() {
     );
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["code"], "invalid_credentials", "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("API token was rejected"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("API token was rejected"),
+        "{body}"
+    );
     seen.push(body);
     let (b2, s2, _) = setup_sync_tested(
         &server,
@@ -402,14 +424,23 @@ fn secrets_never_appear_in_responses_or_logs() {
     );
     let failed = trigger(&server, &b2, &s2, false);
     assert_eq!(failed["status"], "FAILED", "{failed}");
-    assert!(failed["error"]["message"].as_str().unwrap().contains("API token was rejected"), "{failed}");
+    assert!(
+        failed["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("API token was rejected"),
+        "{failed}"
+    );
     seen.push(failed);
 
     let everything = format!("{seen:?}{}", server.log());
     assert!(!everything.contains(secret), "the secret leaked");
     assert!(!everything.contains(bad), "the rejected secret leaked");
     let raw_db = std::fs::read(server.data_dir.join("tributary.redb")).unwrap();
-    assert!(!raw_db.windows(secret.len()).any(|w| w == secret.as_bytes()), "the secret is stored in clear");
+    assert!(
+        !raw_db.windows(secret.len()).any(|w| w == secret.as_bytes()),
+        "the secret is stored in clear"
+    );
 }
 
 #[test]
@@ -422,7 +453,11 @@ fn a_running_job_can_be_canceled() {
         json!({ "count": 500_000 }),
         json!({ "max_objects_per_run": 0 }),
     );
-    let job = server.ok("POST", &format!("/v1/buckets/{bucket}/syncs/{sync}/trigger"), None);
+    let job = server.ok(
+        "POST",
+        &format!("/v1/buckets/{bucket}/syncs/{sync}/trigger"),
+        None,
+    );
     let job_id = job["sync_job_id"].as_str().unwrap();
     loop {
         let job = server.ok("GET", &format!("/v1/syncs/{job_id}"), None);
@@ -437,8 +472,16 @@ fn a_running_job_can_be_canceled() {
     let created = job["metrics"]["objects_created"].as_u64().unwrap();
     assert!(created > 0 && created < 500_000, "{job}");
     // The lock is free again: the next run proceeds.
-    let next = server.ok("POST", &format!("/v1/buckets/{bucket}/syncs/{sync}/trigger"), None);
-    server.ok("POST", &format!("/v1/syncs/{}/cancel", next["sync_job_id"].as_str().unwrap()), None);
+    let next = server.ok(
+        "POST",
+        &format!("/v1/buckets/{bucket}/syncs/{sync}/trigger"),
+        None,
+    );
+    server.ok(
+        "POST",
+        &format!("/v1/syncs/{}/cancel", next["sync_job_id"].as_str().unwrap()),
+        None,
+    );
 }
 
 #[test]
@@ -458,7 +501,10 @@ fn an_initial_only_config_runs_once_by_itself() {
         if let Some(job) = jobs.first() {
             break job.clone();
         }
-        assert!(std::time::Instant::now() < deadline, "the scheduler never ran it");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the scheduler never ran it"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(job["trigger"], "schedule");
@@ -467,4 +513,74 @@ fn an_initial_only_config_runs_once_by_itself() {
     std::thread::sleep(Duration::from_secs(1)); // several more ticks
     assert_eq!(server.list_all(&jobs_path, json!({})).len(), 1);
     assert_eq!(objects(&server, &bucket).len(), 120);
+}
+
+/// The README's quick start, run as written (pointed at this test's server).
+#[test]
+fn the_readme_quick_start_works() {
+    let readme =
+        std::fs::read_to_string(tributary_e2e::workspace_root().join("README.md")).unwrap();
+    let section = &readme[readme.find("## Quick start").expect("quick start section")..];
+    let start = section.find("```sh\n").unwrap() + "```sh\n".len();
+    let script = &section[start..start + section[start..].find("```").unwrap()];
+
+    let work = tempfile::tempdir().unwrap();
+    let sync_root = work.path().join("data/sync-root");
+    std::fs::create_dir_all(&sync_root).unwrap();
+    let server = Server::start(&sync_root);
+    std::fs::copy(
+        server.data_dir.join("admin.key"),
+        work.path().join("data/admin.key"),
+    )
+    .unwrap();
+    let script = script
+        .replace("http://127.0.0.1:8080", &server.base)
+        .replace(
+            "just tributary",
+            &tributary_e2e::binary().display().to_string(),
+        );
+    let output = std::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .current_dir(work.path())
+        .env("TRIBUTARY_SERVER", &server.base)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains(": COMPLETED"), "{stdout}");
+    assert!(stdout.contains("\"objects_created\": 3"), "{stdout}");
+    for key in ["photos/img1.jpg", "photos/img2.jpg", "photos/img3.jpg"] {
+        assert!(stdout.contains(key), "{key} missing from {stdout}");
+    }
+    assert!(
+        !stdout.contains("notes/n1.txt"),
+        "the include filter let notes through"
+    );
+}
+
+#[test]
+fn a_listing_that_keeps_failing_ends_failed_after_bounded_retries() {
+    let root = tempfile::tempdir().unwrap();
+    let server = Server::start(root.path());
+    let (bucket, sync, _) = setup_sync(
+        &server,
+        "synthetic",
+        json!({ "count": 5_000, "transient_error_on_page": 2, "fail_transient_times": 100 }),
+        json!({}),
+    );
+    let job = trigger(&server, &bucket, &sync, false);
+    assert_eq!(job["status"], "FAILED", "{job}");
+    assert_eq!(job["error"]["type"], "transient", "{job}");
+    // The pages before the failing one were kept.
+    assert_eq!(job["metrics"]["objects_created"], 2_000, "{job}");
+    let config = server.ok("GET", &format!("/v1/buckets/{bucket}/syncs/{sync}"), None);
+    assert_eq!(config["consecutive_failures"], 1);
+    assert!(
+        config["last_error"].as_str().unwrap().contains("transient"),
+        "{config}"
+    );
 }

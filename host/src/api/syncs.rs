@@ -599,42 +599,50 @@ pub async fn update_sync_config(
     ValidPath(path): ValidPath<SyncConfigPath>,
     ValidJson(body): ValidJson<SyncConfigUpdate>,
 ) -> ApiResult<Json<SyncConfigResponse>> {
-    let (_, mut config) = load_bucket_and_config(&app, scope.namespace_id(), &path).await?;
-    if let Some(connection) = body.connection_id {
-        config.connection_id = resolve_connection_id(&app, &connection).await?;
-    }
-    if let Some(source_path) = body.source_path {
-        config.source_path = source_path.trim().to_string();
-    }
-    if let Some(mode) = body.sync_mode {
-        config.sync_mode = mode;
-    }
-    if let Some(filters) = body.file_filters {
-        config.file_filters = filters.to_filters();
-    }
-    if let Some(polling) = body.polling_interval_seconds {
-        config.polling_interval_seconds = to_u32(Some(polling), DEFAULT_POLLING_INTERVAL_SECONDS);
-    }
-    if let Some(chunk) = body.batch_chunk_size {
-        config.batch_chunk_size = to_u32(Some(chunk), DEFAULT_BATCH_CHUNK_SIZE);
-    }
-    if let Some(skip) = body.skip_duplicates {
-        config.skip_duplicates = skip;
-    }
-    if let Some(max) = body.max_objects_per_run {
-        config.max_objects_per_run = max.max(0) as u64;
-    }
-    if let Some(reconcile) = body.reconcile_on_sync {
-        config.reconcile_on_sync = reconcile;
-    }
-    if let Some(metadata) = body.metadata {
-        config.metadata = metadata;
-    }
-    if let Some(active) = body.is_active {
-        config.is_active = active;
-    }
-    config.updated_at = now();
-    app.store.update_sync_config(&config).await?;
+    let (_, config) = load_bucket_and_config(&app, scope.namespace_id(), &path).await?;
+    let connection_id = match &body.connection_id {
+        Some(connection) => Some(resolve_connection_id(&app, connection).await?),
+        None => None,
+    };
+    let filters = body.file_filters.as_ref().map(|f| f.to_filters());
+    let change = move |config: &mut SyncConfig| {
+        if let Some(connection_id) = connection_id {
+            config.connection_id = connection_id;
+        }
+        if let Some(source_path) = body.source_path {
+            config.source_path = source_path.trim().to_string();
+        }
+        if let Some(mode) = body.sync_mode {
+            config.sync_mode = mode;
+        }
+        if let Some(filters) = filters {
+            config.file_filters = filters;
+        }
+        if let Some(polling) = body.polling_interval_seconds {
+            config.polling_interval_seconds =
+                to_u32(Some(polling), DEFAULT_POLLING_INTERVAL_SECONDS);
+        }
+        if let Some(chunk) = body.batch_chunk_size {
+            config.batch_chunk_size = to_u32(Some(chunk), DEFAULT_BATCH_CHUNK_SIZE);
+        }
+        if let Some(skip) = body.skip_duplicates {
+            config.skip_duplicates = skip;
+        }
+        if let Some(max) = body.max_objects_per_run {
+            config.max_objects_per_run = max.max(0) as u64;
+        }
+        if let Some(reconcile) = body.reconcile_on_sync {
+            config.reconcile_on_sync = reconcile;
+        }
+        if let Some(metadata) = body.metadata {
+            config.metadata = metadata;
+        }
+        if let Some(active) = body.is_active {
+            config.is_active = active;
+        }
+        config.updated_at = now();
+    };
+    let config = modify(&app, &config.sync_config_id, change).await?;
     Ok(Json(SyncConfigResponse::load(&app, config).await?))
 }
 
@@ -703,16 +711,19 @@ pub async fn pause_sync_config(
     ValidPath(path): ValidPath<SyncConfigPath>,
     ValidJson(body): ValidJson<PauseRequest>,
 ) -> ApiResult<Json<SyncConfigResponse>> {
-    let (_, mut config) = load_bucket_and_config(&app, scope.namespace_id(), &path).await?;
-    let at = now();
-    if !config.paused {
-        config.paused_at = Some(at);
-    }
-    config.paused = true;
-    config.status = SyncConfigStatus::Paused;
-    config.pause_reason = body.reason.filter(|r| !r.trim().is_empty());
-    config.updated_at = at;
-    app.store.update_sync_config(&config).await?;
+    let (_, config) = load_bucket_and_config(&app, scope.namespace_id(), &path).await?;
+    let reason = body.reason.filter(|r| !r.trim().is_empty());
+    let change = move |config: &mut SyncConfig| {
+        let at = now();
+        if !config.paused {
+            config.paused_at = Some(at);
+        }
+        config.paused = true;
+        config.status = SyncConfigStatus::Paused;
+        config.pause_reason = reason;
+        config.updated_at = at;
+    };
+    let config = modify(&app, &config.sync_config_id, change).await?;
     Ok(Json(SyncConfigResponse::load(&app, config).await?))
 }
 
@@ -732,16 +743,18 @@ pub async fn resume_sync_config(
     scope: Scoped<Write>,
     ValidPath(path): ValidPath<SyncConfigPath>,
 ) -> ApiResult<Json<SyncConfigResumed>> {
-    let (_, mut config) = load_bucket_and_config(&app, scope.namespace_id(), &path).await?;
+    let (_, config) = load_bucket_and_config(&app, scope.namespace_id(), &path).await?;
     let was_paused = config.paused;
-    config.paused = false;
-    config.pause_reason = None;
-    config.paused_at = None;
-    if config.status == SyncConfigStatus::Paused {
-        config.status = SyncConfigStatus::Active;
-    }
-    config.updated_at = now();
-    app.store.update_sync_config(&config).await?;
+    let change = |config: &mut SyncConfig| {
+        config.paused = false;
+        config.pause_reason = None;
+        config.paused_at = None;
+        if config.status == SyncConfigStatus::Paused {
+            config.status = SyncConfigStatus::Active;
+        }
+        config.updated_at = now();
+    };
+    let config = modify(&app, &config.sync_config_id, change).await?;
     let runs_again = config.sync_mode == SyncMode::Continuous || !config.initial_run_done;
     let mut sync_job_id = None;
     if was_paused && config.is_active && runs_again {
@@ -816,4 +829,17 @@ pub async fn trigger_sync_config(
         status: job.status,
         full_sync: job.full_sync,
     }))
+}
+
+/// Read-modify-write of a config in one store step, so a run finishing at
+/// the same moment cannot lose (or undo) this change.
+async fn modify(
+    app: &App,
+    sync_config_id: &str,
+    change: impl FnOnce(&mut SyncConfig) + Send + 'static,
+) -> ApiResult<SyncConfig> {
+    app.store
+        .modify_sync_config(sync_config_id, Box::new(change))
+        .await?
+        .ok_or_else(|| ApiError::not_found("sync_config", sync_config_id))
 }

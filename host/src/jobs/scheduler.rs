@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::app::App;
-use crate::model::{now, JobStatus, JobTrigger, SyncConfig, SyncMode};
+use crate::model::{now, JobStatus, JobTrigger, SyncConfig, SyncMode, Timestamp};
 use crate::store::PageRequest;
 
 use super::{trigger_sync, TriggerOptions};
@@ -34,7 +34,7 @@ pub async fn tick_once(app: &App) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn consider(app: &App, mut config: SyncConfig) -> anyhow::Result<()> {
+async fn consider(app: &App, config: SyncConfig) -> anyhow::Result<()> {
     let now = now();
     let due = match config.sync_mode {
         SyncMode::Continuous => match config.next_sync_at {
@@ -42,11 +42,9 @@ async fn consider(app: &App, mut config: SyncConfig) -> anyhow::Result<()> {
             None => {
                 // First sight of a new config: its first scheduled run is one
                 // interval after creation (a manual trigger can run it sooner).
-                config.next_sync_at = Some(
-                    config.created_at
-                        + chrono::Duration::seconds(config.polling_interval_seconds as i64),
-                );
-                app.store.update_sync_config(&config).await?;
+                let first = config.created_at
+                    + chrono::Duration::seconds(config.polling_interval_seconds as i64);
+                set_next_sync_at(app, &config.sync_config_id, first).await?;
                 false
             }
         },
@@ -68,10 +66,16 @@ async fn consider(app: &App, mut config: SyncConfig) -> anyhow::Result<()> {
     tracing::info!(sync_config_id = %config.sync_config_id, sync_job_id = %job.sync_job_id, "scheduled run queued");
     // Move the schedule on now so the next tick does not fire again.
     if config.sync_mode == SyncMode::Continuous {
-        config.next_sync_at =
-            Some(now + chrono::Duration::seconds(config.polling_interval_seconds as i64));
-        app.store.update_sync_config(&config).await?;
+        let next = now + chrono::Duration::seconds(config.polling_interval_seconds as i64);
+        set_next_sync_at(app, &config.sync_config_id, next).await?;
     }
+    Ok(())
+}
+
+async fn set_next_sync_at(app: &App, sync_config_id: &str, at: Timestamp) -> anyhow::Result<()> {
+    app.store
+        .modify_sync_config(sync_config_id, Box::new(move |c| c.next_sync_at = Some(at)))
+        .await?;
     Ok(())
 }
 

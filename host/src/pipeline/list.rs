@@ -33,57 +33,58 @@ pub fn spawn_listing(
         };
         let mut request = request;
         let mut failures = 0;
-        'reopen: loop {
-            let started = Instant::now();
-            let opened = plugin.open_listing(&request, &policy).await;
-            metrics
-                .plugin_call_seconds
-                .get_or_create(&label)
-                .observe(started.elapsed().as_secs_f64());
-            let mut listing = match opened {
-                Ok(listing) => listing,
+        let mut listing = None;
+        loop {
+            let step = match listing.as_mut() {
+                None => match timed(&metrics, &label, plugin.open_listing(&request, &policy)).await
+                {
+                    Ok(opened) => {
+                        listing = Some(opened);
+                        continue;
+                    }
+                    Err(e) => Err(e),
+                },
+                Some(open) => timed(&metrics, &label, open.next_page()).await,
+            };
+            match step {
+                Ok(Some(page)) => {
+                    failures = 0;
+                    request.resume_cursor = page.cursor.clone();
+                    let last = page.cursor.is_none();
+                    if sender.send(Ok(page)).await.is_err() || last {
+                        return; // the run stopped listening, or that was the end
+                    }
+                }
+                Ok(None) => return,
                 Err(e) if e.is_retryable() && failures + 1 < PAGE_ATTEMPTS => {
                     failures += 1;
                     backoff(retry_base, failures, &e).await;
-                    continue 'reopen;
+                    // An instance may be unusable after an error: reopen at the cursor.
+                    listing = None;
                 }
                 Err(e) => {
                     let _ = sender.send(Err(e)).await;
                     return;
                 }
-            };
-            loop {
-                let started = Instant::now();
-                let next = listing.next_page().await;
-                metrics
-                    .plugin_call_seconds
-                    .get_or_create(&label)
-                    .observe(started.elapsed().as_secs_f64());
-                match next {
-                    Ok(Some(page)) => {
-                        failures = 0;
-                        request.resume_cursor = page.cursor.clone();
-                        let last = page.cursor.is_none();
-                        if sender.send(Ok(page)).await.is_err() || last {
-                            return; // the run stopped listening, or that was the end
-                        }
-                    }
-                    Ok(None) => return,
-                    Err(e) if e.is_retryable() && failures + 1 < PAGE_ATTEMPTS => {
-                        failures += 1;
-                        backoff(retry_base, failures, &e).await;
-                        // The instance may be unusable after an error: reopen at the cursor.
-                        continue 'reopen;
-                    }
-                    Err(e) => {
-                        let _ = sender.send(Err(e)).await;
-                        return;
-                    }
-                }
             }
         }
     });
     receiver
+}
+
+/// Awaits one plugin call, recording how long it took.
+async fn timed<T>(
+    metrics: &Metrics,
+    label: &PluginLabel,
+    call: impl std::future::Future<Output = T>,
+) -> T {
+    let started = Instant::now();
+    let result = call.await;
+    metrics
+        .plugin_call_seconds
+        .get_or_create(label)
+        .observe(started.elapsed().as_secs_f64());
+    result
 }
 
 async fn backoff(base: Duration, failures: u32, error: &PluginError) {

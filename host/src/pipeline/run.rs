@@ -363,17 +363,18 @@ impl<'a> Run<'a> {
     }
 
     async fn mark_config_running(&self, config: &SyncConfig, job: &SyncJob) -> Result<(), Stop> {
-        let mut fresh = self
-            .store
-            .get_sync_config(&config.sync_config_id)
-            .await?
-            .unwrap_or_else(|| config.clone());
-        if fresh.current_sync_run_id.as_deref() != Some(&job.sync_job_id) {
-            fresh.sync_run_counter += 1;
-            fresh.current_sync_run_id = Some(job.sync_job_id.clone());
-            fresh.updated_at = now();
-            self.store.update_sync_config(&fresh).await?;
-        }
+        let job_id = job.sync_job_id.clone();
+        let change = move |config: &mut SyncConfig| {
+            // A resumed job is still the same run.
+            if config.current_sync_run_id.as_deref() != Some(job_id.as_str()) {
+                config.sync_run_counter += 1;
+                config.current_sync_run_id = Some(job_id);
+                config.updated_at = now();
+            }
+        };
+        self.store
+            .modify_sync_config(&config.sync_config_id, Box::new(change))
+            .await?;
         Ok(())
     }
 
@@ -576,44 +577,45 @@ impl<'a> Run<'a> {
     }
 
     async fn update_config_totals(&mut self, job: &SyncJob) -> Result<(), StoreError> {
-        let Some(mut config) = self.store.get_sync_config(&job.sync_config_id).await? else {
-            return Ok(());
-        };
-        let m = &job.metrics;
-        let t = &mut config.totals;
-        t.total_files_discovered += m.files_discovered;
-        t.total_files_synced += m.objects_created + m.objects_updated;
-        t.total_files_failed += m.files_failed;
-        t.total_bytes_synced += m.bytes_synced;
-        t.batches_created += m.batches_created;
-        let finished = job.finished_at.unwrap_or_else(now);
-        config.last_sync_at = Some(finished);
-        config.current_sync_run_id = None;
-        config.initial_run_done = true;
-        config.next_sync_at = match config.sync_mode {
-            SyncMode::Continuous => {
-                Some(finished + chrono::Duration::seconds(config.polling_interval_seconds as i64))
-            }
-            SyncMode::InitialOnly => None,
-        };
-        match job.status {
-            JobStatus::Failed => {
-                config.consecutive_failures += 1;
-                config.last_error = job.error.as_ref().map(|e| e.message.clone());
-            }
-            _ => {
-                config.consecutive_failures = 0;
-                config.last_error = None;
-                // Only a run that saw every changed file moves the watermark.
-                if job.only_keys.is_none()
-                    && !self.limit_reached
-                    && job.status != JobStatus::Canceled
-                {
-                    config.last_run_started_at = job.started_at;
+        let job = job.clone();
+        let moves_watermark = job.only_keys.is_none() && !self.limit_reached;
+        let change = move |config: &mut SyncConfig| {
+            let m = &job.metrics;
+            let t = &mut config.totals;
+            t.total_files_discovered += m.files_discovered;
+            t.total_files_synced += m.objects_created + m.objects_updated;
+            t.total_files_failed += m.files_failed;
+            t.total_bytes_synced += m.bytes_synced;
+            t.batches_created += m.batches_created;
+            let finished = job.finished_at.unwrap_or_else(now);
+            config.last_sync_at = Some(finished);
+            config.current_sync_run_id = None;
+            config.initial_run_done = true;
+            config.next_sync_at = match config.sync_mode {
+                SyncMode::Continuous => Some(
+                    finished + chrono::Duration::seconds(config.polling_interval_seconds as i64),
+                ),
+                SyncMode::InitialOnly => None,
+            };
+            match job.status {
+                JobStatus::Failed => {
+                    config.consecutive_failures += 1;
+                    config.last_error = job.error.as_ref().map(|e| e.message.clone());
+                }
+                _ => {
+                    config.consecutive_failures = 0;
+                    config.last_error = None;
+                    // Only a run that saw every changed file moves the watermark.
+                    if moves_watermark && job.status != JobStatus::Canceled {
+                        config.last_run_started_at = job.started_at;
+                    }
                 }
             }
-        }
-        config.updated_at = now();
-        self.store.update_sync_config(&config).await
+            config.updated_at = now();
+        };
+        self.store
+            .modify_sync_config(&job.sync_config_id, Box::new(change))
+            .await?;
+        Ok(())
     }
 }

@@ -86,6 +86,9 @@ pub enum UpsertOutcome {
     Unchanged { object_id: String },
 }
 
+/// An edit of a sync config, applied inside the store's atomic step.
+pub type ConfigChange = Box<dyn FnOnce(&mut SyncConfig) + Send>;
+
 /// Filters of the objects list.
 #[derive(Debug, Clone, Default)]
 pub struct ObjectFilter {
@@ -145,7 +148,16 @@ pub trait Store: Send + Sync + 'static {
     async fn list_sync_configs(&self, bucket_id: &str) -> StoreResult<Vec<SyncConfig>>;
     /// Every config of every bucket (the scheduler's view).
     async fn list_all_sync_configs(&self) -> StoreResult<Vec<SyncConfig>>;
+    /// Overwrites the whole record. For read-modify-write use
+    /// [`Store::modify_sync_config`], which cannot lose a concurrent change.
     async fn update_sync_config(&self, config: &SyncConfig) -> StoreResult<()>;
+    /// Applies `change` to the stored config in one atomic step and returns
+    /// the result; `None` if the config does not exist.
+    async fn modify_sync_config(
+        &self,
+        sync_config_id: &str,
+        change: ConfigChange,
+    ) -> StoreResult<Option<SyncConfig>>;
     async fn delete_sync_config(&self, sync_config_id: &str) -> StoreResult<bool>;
 
     // Jobs.

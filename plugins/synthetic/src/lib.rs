@@ -80,7 +80,11 @@ fn default_fail_transient_times() -> u32 {
 impl Config {
     fn parse(json: &str) -> Result<Self, ConnectorError> {
         let config: Config = parse_config(json)?;
-        if config.api_token.as_deref().is_some_and(|t| t.starts_with("invalid")) {
+        if config
+            .api_token
+            .as_deref()
+            .is_some_and(|t| t.starts_with("invalid"))
+        {
             return Err(ConnectorError::Unauthorized(
                 "the API token was rejected: check the connection's api_token".into(),
             ));

@@ -345,6 +345,20 @@ pub(super) fn update_sync_config(txn: &WriteTransaction, config: &SyncConfig) ->
     put_sync_config(txn, config)
 }
 
+pub(super) fn modify_sync_config(
+    txn: &WriteTransaction,
+    sync_config_id: &str,
+    change: crate::store::ConfigChange,
+) -> TxResult<Option<SyncConfig>> {
+    let current: Option<SyncConfig> = get_json(&txn.open_table(SYNC_CONFIGS)?, sync_config_id)?;
+    let Some(mut config) = current else {
+        return Ok(None);
+    };
+    change(&mut config);
+    put_sync_config(txn, &config)?;
+    Ok(Some(config))
+}
+
 pub(super) fn get_sync_config(
     txn: &ReadTransaction,
     sync_config_id: &str,

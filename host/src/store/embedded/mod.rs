@@ -25,8 +25,8 @@ use self::tables::{
 };
 use super::sealing::Sealer;
 use super::{
-    BatchFilter, Fence, LockAttempt, ObjectFilter, PageRequest, Paged, Store, StoreError,
-    StoreResult, UpsertOutcome,
+    BatchFilter, ConfigChange, Fence, LockAttempt, ObjectFilter, PageRequest, Paged, Store,
+    StoreError, StoreResult, UpsertOutcome,
 };
 use crate::model::{
     ApiKey, Batch, Bucket, Connection, DlqEntry, JobStatus, LockLease, Namespace, Object,
@@ -318,6 +318,18 @@ impl Store for EmbeddedStore {
         let config = config.clone();
         self.write("update_sync_config", move |txn| {
             catalog::update_sync_config(txn, &config)
+        })
+        .await
+    }
+
+    async fn modify_sync_config(
+        &self,
+        sync_config_id: &str,
+        change: ConfigChange,
+    ) -> StoreResult<Option<SyncConfig>> {
+        let sync_config_id = sync_config_id.to_owned();
+        self.write("modify_sync_config", move |txn| {
+            catalog::modify_sync_config(txn, &sync_config_id, change)
         })
         .await
     }

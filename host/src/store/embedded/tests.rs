@@ -1204,3 +1204,43 @@ async fn batches_mark_their_objects_and_list_oldest_first() {
         (1, vec![batches[1].clone()])
     );
 }
+
+#[tokio::test]
+async fn concurrent_config_edits_are_never_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(open(&dir));
+    let (_, config) = setup(&store).await;
+    let edits: Vec<_> = (0..50)
+        .map(|i| {
+            let store = store.clone();
+            let id = config.sync_config_id.clone();
+            tokio::spawn(async move {
+                let change: ConfigChange = if i % 2 == 0 {
+                    Box::new(|c| c.sync_run_counter += 1)
+                } else {
+                    Box::new(|c| c.totals.batches_created += 2)
+                };
+                store
+                    .modify_sync_config(&id, change)
+                    .await
+                    .unwrap()
+                    .unwrap();
+            })
+        })
+        .collect();
+    for edit in edits {
+        edit.await.unwrap();
+    }
+    let stored = store
+        .get_sync_config(&config.sync_config_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.sync_run_counter, 25);
+    assert_eq!(stored.totals.batches_created, 50);
+    let missing = store
+        .modify_sync_config("sync_missing", Box::new(|c| c.paused = true))
+        .await
+        .unwrap();
+    assert!(missing.is_none());
+}
