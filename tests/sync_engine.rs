@@ -487,7 +487,10 @@ fn a_running_job_can_be_canceled() {
 #[test]
 fn an_initial_only_config_runs_once_by_itself() {
     let root = tempfile::tempdir().unwrap();
-    let server = Server::start_with(root.path(), &["--scheduler-tick", "0.2"]);
+    // Settings from a config file (flags the harness passes still win).
+    let config_file = root.path().join("tributary.toml");
+    std::fs::write(&config_file, "scheduler_tick = 0.2\nworkers = 2\n").unwrap();
+    let server = Server::start_with(root.path(), &["--config", config_file.to_str().unwrap()]);
     let (bucket, sync, _) = setup_sync(
         &server,
         "synthetic",
@@ -583,4 +586,33 @@ fn a_listing_that_keeps_failing_ends_failed_after_bounded_retries() {
         config["last_error"].as_str().unwrap().contains("transient"),
         "{config}"
     );
+}
+
+#[test]
+fn reconciliation_deletes_objects_whose_files_are_gone() {
+    let root = tempfile::tempdir().unwrap();
+    for i in 0..20 {
+        write_file(root.path(), &format!("docs/f{i:02}.txt"), b"x");
+    }
+    let server = Server::start(root.path());
+    let (bucket, sync, _) = setup_sync(
+        &server,
+        "local",
+        json!({ "root": root.path() }),
+        json!({ "reconcile_on_sync": true }),
+    );
+    let job = trigger(&server, &bucket, &sync, false);
+    assert_eq!(job["metrics"]["objects_created"], 20, "{job}");
+    for i in [3, 7, 11] {
+        std::fs::remove_file(root.path().join(format!("docs/f{i:02}.txt"))).unwrap();
+    }
+    let job = trigger(&server, &bucket, &sync, false);
+    assert_eq!(job["status"], "COMPLETED", "{job}");
+    assert_eq!(job["metrics"]["objects_deleted"], 3, "{job}");
+    let keys: BTreeSet<String> = objects(&server, &bucket)
+        .iter()
+        .map(|o| o["key"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(keys.len(), 17);
+    assert!(!keys.contains("docs/f07.txt"));
 }
