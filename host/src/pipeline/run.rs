@@ -158,9 +158,13 @@ struct Run<'a> {
     store: Arc<dyn Store>,
     metrics: JobMetrics,
     batcher: Batcher,
-    /// The job resumed from a checkpoint: objects it already wrote show up
-    /// as unchanged and must be recognised as its own.
+    /// The job resumed from a checkpoint: objects its previous process wrote
+    /// after that checkpoint show up as unchanged and must be recognised as
+    /// its own. Those form a run of keys right after the cursor, so the
+    /// check stops after the first page that holds none of them.
     resumed: bool,
+    /// Objects of this job found as unchanged on the current page.
+    own_found_on_page: bool,
     /// `max_objects_per_run` stopped the listing early.
     limit_reached: bool,
 }
@@ -178,6 +182,7 @@ impl<'a> Run<'a> {
                 &job.sync_job_id,
             ),
             resumed: job.checkpoint.is_some(),
+            own_found_on_page: false,
             limit_reached: false,
         }
     }
@@ -338,6 +343,10 @@ impl<'a> Run<'a> {
                 break;
             }
             self.checkpoint(job, fence, page.cursor).await?;
+            if !std::mem::take(&mut self.own_found_on_page) {
+                // Past what the previous process wrote: no more look-ups.
+                self.resumed = false;
+            }
         }
         let listed_everything =
             !self.limit_reached && job.only_keys.is_none() && job.modified_since.is_none();
@@ -469,6 +478,7 @@ impl<'a> Run<'a> {
                 if self.resumed {
                     if let Some(object) = self.store.get_object(bucket_id, &object_id).await? {
                         if object.sync_job_id == *self.batcher.job_id() {
+                            self.own_found_on_page = true;
                             if object.version == 1 {
                                 self.metrics.objects_created += 1;
                             } else {
