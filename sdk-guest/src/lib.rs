@@ -11,6 +11,9 @@
 //! - [`PageBuilder`]: assembling a page while counting what the filters dropped;
 //! - [`http`]: a blocking HTTP client over the host's wasi:http;
 //! - [`config`]: parsing the connection config with errors that name the field;
+//! - [`retry`]: bounded retries with backoff, jitter and `Retry-After`;
+//! - [`crypto`] and [`encoding`]: the hashes, MACs and encodings request signing needs;
+//! - [`xml`]: reading the XML documents storage APIs answer with (listings, errors);
 //! - [`log`]: writing to the host's log.
 //!
 //! ## A complete connector
@@ -106,12 +109,16 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod crypto;
+pub mod encoding;
 mod error;
 pub mod filter;
 pub mod http;
 pub mod log;
 mod page;
+pub mod retry;
 mod types;
+pub mod xml;
 
 #[doc(hidden)]
 #[path = "guest.rs"]
