@@ -45,10 +45,16 @@ tributary *args:
 build: setup
     cargo build -p tributary
 
-# Run every test: unit tests, the plugin runtime against real components, end-to-end tests of the binary.
+# Where the test services and emulators are installed (outside the clone, reused).
+export TRIBUTARY_TOOLS := env_var_or_default("TRIBUTARY_TOOLS", env_var("HOME") / ".cache/tributary-tools")
+
+# Run every test: unit tests, the plugin runtime against real components, end-to-end tests of the
+# binary on both stores. Installs Redis and the storage emulators; starts a private redis-server
+# (unless REDIS_URL is set) and stops it at the end.
 test: setup test-plugins
+    scripts/install-test-services.sh
     cargo build -p tributary
-    cargo test -p tributary-sdk -p tributary -p tributary-e2e
+    scripts/with-redis.sh cargo test -p tributary-sdk -p tributary -p tributary-e2e
 
 # Formatting and lints, as CI would want them.
 lint:

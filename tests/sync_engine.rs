@@ -1,87 +1,27 @@
-//! The sync engine end to end: the real binary, its HTTP API, the embedded
-//! store and real plugin components.
+//! The sync engine end to end: the real binary, its HTTP API, real plugin
+//! components, and each store: every scenario runs once on the embedded
+//! store and once in distributed mode on Redis.
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use serde_json::{json, Value};
-use tributary_e2e::Server;
+use tributary_e2e::flow::{objects, setup_sync, setup_sync_tested, trigger};
+use tributary_e2e::{on_both_stores, Backend, Server};
 
-/// Creates a connection, a bucket and a sync config; returns (bucket_id, sync_config_id, connection_id).
-fn setup_sync(
-    server: &Server,
-    provider: &str,
-    config: Value,
-    sync: Value,
-) -> (String, String, String) {
-    setup_sync_tested(server, provider, config, sync, true)
-}
-
-/// `setup_sync` with a choice of testing the connection before saving it.
-fn setup_sync_tested(
-    server: &Server,
-    provider: &str,
-    config: Value,
-    sync: Value,
-    test_before_save: bool,
-) -> (String, String, String) {
-    let name = format!(
-        "{provider}-{}",
-        std::process::id() as u128 * 1000 + rand_suffix()
-    );
-    let connection = server.ok(
-        "POST",
-        "/v1/organizations/connections",
-        Some(json!({
-            "name": name,
-            "provider_type": provider,
-            "provider_config": config,
-            "test_before_save": test_before_save,
-        })),
-    );
-    let connection_id = connection["connection_id"].as_str().unwrap().to_string();
-    let bucket = server.ok(
-        "POST",
-        "/v1/buckets",
-        Some(json!({ "bucket_name": format!("b-{name}") })),
-    );
-    let bucket_id = bucket["bucket_id"].as_str().unwrap().to_string();
-    let mut body = json!({ "connection_id": connection_id, "source_path": "" });
-    body.as_object_mut()
-        .unwrap()
-        .extend(sync.as_object().unwrap().clone());
-    let sync = server.ok(
-        "POST",
-        &format!("/v1/buckets/{bucket_id}/syncs"),
-        Some(body),
-    );
-    let sync_id = sync["sync_config_id"].as_str().unwrap().to_string();
-    (bucket_id, sync_id, connection_id)
-}
-
-fn rand_suffix() -> u128 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
-        % 1000
-}
-
-fn trigger(server: &Server, bucket: &str, sync: &str, full: bool) -> Value {
-    let job = server.ok(
-        "POST",
-        &format!("/v1/buckets/{bucket}/syncs/{sync}/trigger?full_sync={full}"),
-        None,
-    );
-    assert_eq!(job["status"], "PENDING");
-    assert_eq!(job["full_sync"], full);
-    server.wait_job(job["sync_job_id"].as_str().unwrap())
-}
-
-fn objects(server: &Server, bucket: &str) -> Vec<Value> {
-    server.list_all(&format!("/v1/buckets/{bucket}/objects/list"), json!({}))
-}
+on_both_stores!(
+    local_folder_sync_creates_objects_batches_and_is_idempotent,
+    failing_files_are_retried_then_dead_lettered_and_recover_on_retry,
+    concurrent_triggers_run_once_and_the_rest_are_skipped,
+    a_killed_server_resumes_the_run_from_its_checkpoint,
+    api_errors_use_the_envelope,
+    secrets_never_appear_in_responses_or_logs,
+    a_running_job_can_be_canceled,
+    an_initial_only_config_runs_once_by_itself,
+    a_listing_that_keeps_failing_ends_failed_after_bounded_retries,
+    reconciliation_deletes_objects_whose_files_are_gone,
+);
 
 fn write_file(root: &Path, key: &str, contents: &[u8]) {
     let path = root.join(key);
@@ -89,8 +29,7 @@ fn write_file(root: &Path, key: &str, contents: &[u8]) {
     std::fs::write(path, contents).unwrap();
 }
 
-#[test]
-fn local_folder_sync_creates_objects_batches_and_is_idempotent() {
+fn local_folder_sync_creates_objects_batches_and_is_idempotent(backend: Backend) {
     let root = tempfile::tempdir().unwrap();
     for i in 0..2_500 {
         write_file(
@@ -99,7 +38,7 @@ fn local_folder_sync_creates_objects_batches_and_is_idempotent() {
             format!("content {i}").as_bytes(),
         );
     }
-    let server = Server::start(root.path());
+    let server = Server::start_on(&backend, root.path(), &[]);
     let (bucket, sync, _) = setup_sync(&server, "local", json!({ "root": root.path() }), json!({}));
 
     // First run: everything is new.
@@ -186,10 +125,9 @@ fn local_folder_sync_creates_objects_batches_and_is_idempotent() {
     assert_eq!(config["sync_run_counter"], 4);
 }
 
-#[test]
-fn failing_files_are_retried_then_dead_lettered_and_recover_on_retry() {
+fn failing_files_are_retried_then_dead_lettered_and_recover_on_retry(backend: Backend) {
     let root = tempfile::tempdir().unwrap();
-    let server = Server::start(root.path());
+    let server = Server::start_on(&backend, root.path(), &[]);
     let failing: Vec<String> = [3u64, 50, 99, 150, 200, 333, 499]
         .iter()
         .map(|i| format!("file/{:04}/{i:09}.bin", i / 10_000))
@@ -243,10 +181,9 @@ fn failing_files_are_retried_then_dead_lettered_and_recover_on_retry() {
     assert!(dead.is_empty(), "{dead:?}");
 }
 
-#[test]
-fn concurrent_triggers_run_once_and_the_rest_are_skipped() {
+fn concurrent_triggers_run_once_and_the_rest_are_skipped(backend: Backend) {
     let root = tempfile::tempdir().unwrap();
-    let server = Server::start(root.path());
+    let server = Server::start_on(&backend, root.path(), &[]);
     let (bucket, sync, _) = setup_sync(&server, "synthetic", json!({ "count": 30_000 }), json!({}));
     let job_ids: Vec<String> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..20)
@@ -277,10 +214,9 @@ fn concurrent_triggers_run_once_and_the_rest_are_skipped() {
     assert_eq!(objects(&server, &bucket).len(), 30_000);
 }
 
-#[test]
-fn a_killed_server_resumes_the_run_from_its_checkpoint() {
+fn a_killed_server_resumes_the_run_from_its_checkpoint(backend: Backend) {
     let root = tempfile::tempdir().unwrap();
-    let mut server = Server::start(root.path());
+    let mut server = Server::start_on(&backend, root.path(), &[]);
     let (bucket, sync, _) = setup_sync(
         &server,
         "synthetic",
@@ -315,7 +251,11 @@ fn a_killed_server_resumes_the_run_from_its_checkpoint() {
     let job = server.wait_job(&job_id);
     assert_eq!(job["status"], "COMPLETED", "{job}\n{}", server.log());
     assert_eq!(job["metrics"]["objects_created"], 200_000, "{job}");
-    assert!(server.log().contains("re-queueing an unfinished job"));
+    let resumed_by = match backend {
+        Backend::Embedded => "re-queueing an unfinished job",
+        Backend::Redis { .. } => "took over a job whose worker stopped",
+    };
+    assert!(server.log().contains(resumed_by), "{}", server.log());
     assert_eq!(objects(&server, &bucket).len(), 200_000);
     let batches = server.list_all(&format!("/v1/buckets/{bucket}/batches/list"), json!({}));
     let mut batched = BTreeSet::new();
@@ -330,10 +270,9 @@ fn a_killed_server_resumes_the_run_from_its_checkpoint() {
     assert_eq!(batched.len(), 200_000);
 }
 
-#[test]
-fn api_errors_use_the_envelope() {
+fn api_errors_use_the_envelope(backend: Backend) {
     let root = tempfile::tempdir().unwrap();
-    let server = Server::start(root.path());
+    let server = Server::start_on(&backend, root.path(), &[]);
     let (status, body) = server.call("GET", "/v1/no-such-route", None);
     assert_eq!(status, 404);
     assert_eq!(body["success"], false);
@@ -363,10 +302,9 @@ fn api_errors_use_the_envelope() {
     assert_eq!(unauthenticated.status().as_u16(), 401);
 }
 
-#[test]
-fn secrets_never_appear_in_responses_or_logs() {
+fn secrets_never_appear_in_responses_or_logs(backend: Backend) {
     let root = tempfile::tempdir().unwrap();
-    let server = Server::start(root.path());
+    let server = Server::start_on(&backend, root.path(), &[]);
     let secret = "tok-6f1d2c9a-secret-value";
     let (bucket, sync, connection) = setup_sync(
         &server,
@@ -436,17 +374,17 @@ fn secrets_never_appear_in_responses_or_logs() {
     let everything = format!("{seen:?}{}", server.log());
     assert!(!everything.contains(secret), "the secret leaked");
     assert!(!everything.contains(bad), "the rejected secret leaked");
-    let raw_db = std::fs::read(server.data_dir.join("tributary.redb")).unwrap();
+    let stored = server.stored_bytes();
+    assert!(!stored.is_empty());
     assert!(
-        !raw_db.windows(secret.len()).any(|w| w == secret.as_bytes()),
+        !stored.windows(secret.len()).any(|w| w == secret.as_bytes()),
         "the secret is stored in clear"
     );
 }
 
-#[test]
-fn a_running_job_can_be_canceled() {
+fn a_running_job_can_be_canceled(backend: Backend) {
     let root = tempfile::tempdir().unwrap();
-    let server = Server::start(root.path());
+    let server = Server::start_on(&backend, root.path(), &[]);
     let (bucket, sync, _) = setup_sync(
         &server,
         "synthetic",
@@ -484,13 +422,16 @@ fn a_running_job_can_be_canceled() {
     );
 }
 
-#[test]
-fn an_initial_only_config_runs_once_by_itself() {
+fn an_initial_only_config_runs_once_by_itself(backend: Backend) {
     let root = tempfile::tempdir().unwrap();
     // Settings from a config file (flags the harness passes still win).
     let config_file = root.path().join("tributary.toml");
     std::fs::write(&config_file, "scheduler_tick = 0.2\nworkers = 2\n").unwrap();
-    let server = Server::start_with(root.path(), &["--config", config_file.to_str().unwrap()]);
+    let server = Server::start_on(
+        &backend,
+        root.path(),
+        &["--config", config_file.to_str().unwrap()],
+    );
     let (bucket, sync, _) = setup_sync(
         &server,
         "synthetic",
@@ -519,6 +460,7 @@ fn an_initial_only_config_runs_once_by_itself() {
 }
 
 /// The README's quick start, run as written (pointed at this test's server).
+/// The README's quick start is the embedded default.
 #[test]
 fn the_readme_quick_start_works() {
     let readme =
@@ -565,10 +507,9 @@ fn the_readme_quick_start_works() {
     );
 }
 
-#[test]
-fn a_listing_that_keeps_failing_ends_failed_after_bounded_retries() {
+fn a_listing_that_keeps_failing_ends_failed_after_bounded_retries(backend: Backend) {
     let root = tempfile::tempdir().unwrap();
-    let server = Server::start(root.path());
+    let server = Server::start_on(&backend, root.path(), &[]);
     let (bucket, sync, _) = setup_sync(
         &server,
         "synthetic",
@@ -588,13 +529,12 @@ fn a_listing_that_keeps_failing_ends_failed_after_bounded_retries() {
     );
 }
 
-#[test]
-fn reconciliation_deletes_objects_whose_files_are_gone() {
+fn reconciliation_deletes_objects_whose_files_are_gone(backend: Backend) {
     let root = tempfile::tempdir().unwrap();
     for i in 0..20 {
         write_file(root.path(), &format!("docs/f{i:02}.txt"), b"x");
     }
-    let server = Server::start(root.path());
+    let server = Server::start_on(&backend, root.path(), &[]);
     let (bucket, sync, _) = setup_sync(
         &server,
         "local",

@@ -32,7 +32,7 @@ impl Default for Settings {
         Self {
             plugins_dir: PathBuf::from("./plugins/dist"),
             data_dir: PathBuf::from("./data"),
-            worker_id: format!("worker-{}", std::process::id()),
+            worker_id: format!("{}-{}", host_name(), std::process::id()),
             lock_ttl: Duration::from_secs(30),
             incremental_overlap: Duration::from_secs(300),
             retry_base_delay: Duration::from_millis(200),
@@ -49,4 +49,13 @@ pub struct App {
     pub jobs: JobQueue,
     pub metrics: Arc<Metrics>,
     pub settings: Arc<Settings>,
+}
+
+/// This machine's name, for worker ids that say where a job ran.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "host".into())
 }

@@ -261,6 +261,9 @@ pub struct SyncJob {
     pub checkpoint: Option<Checkpoint>,
     /// Restrict the run to these keys (DLQ retries).
     pub only_keys: Option<Vec<String>>,
+    /// The `FAILED` job whose checkpoint this job continues from.
+    #[serde(default)]
+    pub resumed_from_job_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]

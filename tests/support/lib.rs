@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod flow;
+
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -23,6 +25,28 @@ pub fn binary() -> PathBuf {
     assert!(
         path.exists(),
         "{} does not exist: build it first (`just test` does)",
+        path.display()
+    );
+    path
+}
+
+/// Where `scripts/install/` puts the emulators and tools:
+/// `$TRIBUTARY_TOOLS` (set by the justfile), else `~/.cache/tributary-tools`.
+pub fn tools_dir() -> PathBuf {
+    std::env::var_os("TRIBUTARY_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/tributary-tools")
+        })
+}
+
+/// An installed tool, `tools_dir()/bin/<name>`, failing the test with how to
+/// install it when it is missing.
+pub fn tool(name: &str) -> PathBuf {
+    let path = tools_dir().join("bin").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `scripts/install-test-services.sh` (`just test` does)",
         path.display()
     );
     path
@@ -82,6 +106,89 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// Where a test server keeps its data.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// The embedded store in the server's own data folder.
+    Embedded,
+    /// Distributed mode: servers given the same value share one Redis prefix
+    /// (so they are hosts of one deployment); each `Backend::redis()` is a
+    /// fresh, empty deployment.
+    Redis { url: String, prefix: String },
+}
+
+/// The admin key every distributed-mode test host is started with.
+pub const TEST_ADMIN_KEY: &str = "trb_test_admin_key_for_distributed_hosts";
+/// The sealing key every distributed-mode test host shares (base64 of 32 bytes).
+pub const TEST_SECRET_KEY: &str = "dGVzdC1vbmx5LXNlYWxpbmcta2V5LTMyLWJ5dGVzISE=";
+
+impl Backend {
+    /// A fresh deployment on the test Redis (`REDIS_URL`, which `just test`
+    /// sets to a private redis-server it starts).
+    pub fn redis() -> Backend {
+        let url = std::env::var("REDIS_URL").unwrap_or_else(|_| {
+            panic!("REDIS_URL is not set: run the tests with `just test` (it starts a private redis-server) or point REDIS_URL at a Redis you can write to")
+        });
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        Backend::Redis {
+            url,
+            prefix: format!("trbtest-{}-{nanos}", std::process::id()),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Embedded => "embedded",
+            Backend::Redis { .. } => "redis",
+        }
+    }
+
+    /// The `serve` flags that select this backend (next to `extra` flags).
+    fn args(&self, extra: &[String]) -> Vec<String> {
+        match self {
+            Backend::Embedded => Vec::new(),
+            Backend::Redis { url, prefix } => {
+                let mut args = vec![
+                    "--redis-url".into(),
+                    url.clone(),
+                    "--redis-prefix".into(),
+                    prefix.clone(),
+                ];
+                if !extra.iter().any(|a| a == "--job-reclaim-idle") {
+                    // A stopped host's job is taken over quickly in tests.
+                    args.extend(["--job-reclaim-idle".into(), "3".into()]);
+                }
+                args
+            }
+        }
+    }
+}
+
+/// Runs a test body once per backend: `on_both_stores!(name, other);` turns
+/// each `fn name(backend: Backend)` into a module with an `embedded` and a
+/// `redis` test.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[test]
+                fn embedded() {
+                    super::$name($crate::Backend::Embedded)
+                }
+
+                #[test]
+                fn redis() {
+                    super::$name($crate::Backend::redis())
+                }
+            }
+        )*
+    };
+}
+
 /// A `tributary serve` process on a free port with its own data folder,
 /// killed when dropped.
 pub struct Server {
@@ -91,6 +198,7 @@ pub struct Server {
     pub local_root: PathBuf,
     child: Option<std::process::Child>,
     port: u16,
+    backend: Backend,
     extra_args: Vec<String>,
     _temp: Option<tempfile::TempDir>,
     http: reqwest::blocking::Client,
@@ -105,6 +213,11 @@ impl Server {
 
     /// Like [`Server::start`], with extra `serve` flags.
     pub fn start_with(local_root: &Path, extra_args: &[&str]) -> Server {
+        Self::start_on(&Backend::Embedded, local_root, extra_args)
+    }
+
+    /// A server on `backend`, with extra `serve` flags.
+    pub fn start_on(backend: &Backend, local_root: &Path, extra_args: &[&str]) -> Server {
         let temp = tempfile::tempdir().unwrap();
         let data_dir = temp.path().join("data");
         let mut server = Server {
@@ -114,6 +227,7 @@ impl Server {
             local_root: local_root.to_path_buf(),
             child: None,
             port: free_port(),
+            backend: backend.clone(),
             extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
             _temp: Some(temp),
             http: reqwest::blocking::Client::builder()
@@ -140,10 +254,20 @@ impl Server {
             .arg(plugins_dir())
             .arg("--allow-local-root")
             .arg(&self.local_root)
+            .args(self.backend.args(&self.extra_args))
             .args(&self.extra_args)
             .env("RUST_LOG", "info")
             .env_remove("TRIBUTARY_ADMIN_KEY")
+            .env_remove("TRIBUTARY_SECRET_KEY")
+            .env_remove("TRIBUTARY_REDIS_URL")
             .env_remove("TRIBUTARY_CONFIG")
+            .envs(match self.backend {
+                Backend::Embedded => vec![],
+                Backend::Redis { .. } => vec![
+                    ("TRIBUTARY_ADMIN_KEY", TEST_ADMIN_KEY),
+                    ("TRIBUTARY_SECRET_KEY", TEST_SECRET_KEY),
+                ],
+            })
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
@@ -164,10 +288,13 @@ impl Server {
             );
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        self.api_key = std::fs::read_to_string(self.data_dir.join("admin.key"))
-            .unwrap()
-            .trim()
-            .to_string();
+        self.api_key = match self.backend {
+            Backend::Embedded => std::fs::read_to_string(self.data_dir.join("admin.key"))
+                .unwrap()
+                .trim()
+                .to_string(),
+            Backend::Redis { .. } => TEST_ADMIN_KEY.to_string(),
+        };
     }
 
     pub fn log_path(&self) -> PathBuf {
@@ -177,6 +304,20 @@ impl Server {
     /// Everything the server printed so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Everything the server's store holds, as raw bytes: the database file,
+    /// or every value under the deployment's Redis prefix.
+    pub fn stored_bytes(&self) -> Vec<u8> {
+        match &self.backend {
+            Backend::Embedded => std::fs::read(self.data_dir.join("tributary.redb")).unwrap(),
+            Backend::Redis { url, prefix } => redis_values(url, prefix),
+        }
+    }
+
+    /// The `serve` process id (to pause it with SIGSTOP, say).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
     }
 
     /// SIGKILL: no shutdown code runs.
@@ -280,4 +421,58 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// A connection to the test Redis at `url`.
+pub fn redis_connection(url: &str) -> redis::Connection {
+    redis::Client::open(url)
+        .and_then(|client| client.get_connection())
+        .unwrap_or_else(|e| panic!("cannot connect to the test Redis at {url}: {e}"))
+}
+
+/// Every key and value under `prefix`, read type by type.
+fn redis_values(url: &str, prefix: &str) -> Vec<u8> {
+    let mut redis = redis_connection(url);
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query(&mut redis)
+        .unwrap();
+    let mut out = Vec::new();
+    for key in keys {
+        let kind: String = redis::cmd("TYPE").arg(&key).query(&mut redis).unwrap();
+        let read: &[&str] = match kind.as_str() {
+            "hash" => &["HGETALL"],
+            "string" => &["GET"],
+            "set" => &["SMEMBERS"],
+            "zset" => &["ZRANGE", "0", "-1"],
+            "stream" => &["XRANGE", "-", "+"],
+            "list" => &["LRANGE", "0", "-1"],
+            _ => continue,
+        };
+        let value: redis::Value = redis::cmd(read[0])
+            .arg(&key)
+            .arg(&read[1..])
+            .query(&mut redis)
+            .unwrap();
+        out.extend_from_slice(key.as_bytes());
+        flatten(&value, &mut out);
+    }
+    out
+}
+
+/// The bytes of every string inside a reply.
+fn flatten(value: &redis::Value, out: &mut Vec<u8>) {
+    match value {
+        redis::Value::BulkString(bytes) => out.extend_from_slice(bytes),
+        redis::Value::SimpleString(text) => out.extend_from_slice(text.as_bytes()),
+        redis::Value::Array(items) | redis::Value::Set(items) => {
+            items.iter().for_each(|item| flatten(item, out))
+        }
+        redis::Value::Map(pairs) => pairs.iter().for_each(|(k, v)| {
+            flatten(k, out);
+            flatten(v, out);
+        }),
+        _ => {}
+    }
+    out.push(b'\n');
 }

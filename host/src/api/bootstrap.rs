@@ -49,7 +49,12 @@ pub async fn bootstrap(app: &App, admin_key: Option<String>) -> anyhow::Result<O
         return Ok(None);
     }
     let secret = admin_key.unwrap_or_else(generate_secret);
-    app.store.create_api_key(&admin_record(&secret)).await?;
+    match app.store.create_api_key(&admin_record(&secret)).await {
+        Ok(()) => {}
+        // Another host started with the same key at the same moment.
+        Err(StoreError::AlreadyExists { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
     std::fs::create_dir_all(&app.settings.data_dir)?;
     let path = app.settings.data_dir.join(ADMIN_KEY_FILE);
     match std::fs::remove_file(&path) {

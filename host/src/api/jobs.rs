@@ -53,6 +53,8 @@ pub struct JobResponse {
     pub modified_since: Option<DateTime<Utc>>,
     /// Set when the run is restricted to some keys (a dead-letter retry).
     pub only_keys_count: Option<usize>,
+    /// The failed job whose checkpoint this run continues from.
+    pub resumed_from_job_id: Option<String>,
 }
 
 impl From<SyncJob> for JobResponse {
@@ -75,6 +77,7 @@ impl From<SyncJob> for JobResponse {
             cancel_requested: job.cancel_requested,
             modified_since: job.modified_since,
             only_keys_count: job.only_keys.map(|keys| keys.len()),
+            resumed_from_job_id: job.resumed_from_job_id,
         }
     }
 }

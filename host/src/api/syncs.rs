@@ -606,17 +606,17 @@ pub async fn update_sync_config(
     };
     let filters = body.file_filters.as_ref().map(|f| f.to_filters());
     let change = move |config: &mut SyncConfig| {
-        if let Some(connection_id) = connection_id {
-            config.connection_id = connection_id;
+        if let Some(connection_id) = &connection_id {
+            config.connection_id = connection_id.clone();
         }
-        if let Some(source_path) = body.source_path {
+        if let Some(source_path) = &body.source_path {
             config.source_path = source_path.trim().to_string();
         }
         if let Some(mode) = body.sync_mode {
             config.sync_mode = mode;
         }
-        if let Some(filters) = filters {
-            config.file_filters = filters;
+        if let Some(filters) = &filters {
+            config.file_filters = filters.clone();
         }
         if let Some(polling) = body.polling_interval_seconds {
             config.polling_interval_seconds =
@@ -634,8 +634,8 @@ pub async fn update_sync_config(
         if let Some(reconcile) = body.reconcile_on_sync {
             config.reconcile_on_sync = reconcile;
         }
-        if let Some(metadata) = body.metadata {
-            config.metadata = metadata;
+        if let Some(metadata) = &body.metadata {
+            config.metadata = metadata.clone();
         }
         if let Some(active) = body.is_active {
             config.is_active = active;
@@ -720,7 +720,7 @@ pub async fn pause_sync_config(
         }
         config.paused = true;
         config.status = SyncConfigStatus::Paused;
-        config.pause_reason = reason;
+        config.pause_reason = reason.clone();
         config.updated_at = at;
     };
     let config = modify(&app, &config.sync_config_id, change).await?;
@@ -787,6 +787,7 @@ pub fn trigger_error(error: TriggerError) -> ApiError {
             "Sync configuration is not active; activate it before triggering a run",
         )
         .with_details(json!({ "id": id, "resource": "sync_configuration" })),
+        TriggerError::Queue(message) => ApiError::unavailable(message),
         TriggerError::Store(e) => e.into(),
     }
 }
@@ -836,7 +837,7 @@ pub async fn trigger_sync_config(
 async fn modify(
     app: &App,
     sync_config_id: &str,
-    change: impl FnOnce(&mut SyncConfig) + Send + 'static,
+    change: impl Fn(&mut SyncConfig) + Send + Sync + 'static,
 ) -> ApiResult<SyncConfig> {
     app.store
         .modify_sync_config(sync_config_id, Box::new(change))

@@ -12,11 +12,14 @@ use clap::Args;
 use serde::Deserialize;
 
 use crate::app::{App, Settings};
+use crate::jobs::dispatch::{StreamDispatch, StreamSettings};
 use crate::jobs::{self, JobQueue};
 use crate::metrics::Metrics;
 use crate::runtime::{PluginRegistry, Runtime, RuntimeConfig, SandboxLimits};
 use crate::store::embedded::EmbeddedStore;
+use crate::store::redis::{RedisSettings, RedisStore};
 use crate::store::sealing::Sealer;
+use crate::store::Store;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -42,9 +45,23 @@ pub struct ServeArgs {
         value_delimiter = ':'
     )]
     allow_local_roots: Vec<PathBuf>,
-    /// Redis URL for distributed mode (several hosts sharing one Redis).
+    /// Redis URL for distributed mode (several hosts sharing one Redis);
+    /// needs TRIBUTARY_SECRET_KEY, the same on every host.
     #[arg(long, env = "TRIBUTARY_REDIS_URL")]
     redis_url: Option<String>,
+    /// Prefix of every Redis key [default: tributary].
+    #[arg(long, env = "TRIBUTARY_REDIS_PREFIX")]
+    redis_prefix: Option<String>,
+    /// Redis stream every flushed batch is added to [default: <prefix>:batches].
+    #[arg(long, env = "TRIBUTARY_BATCH_STREAM")]
+    batch_stream: Option<String>,
+    /// Seconds a running job's delivery may go without a keep-alive before
+    /// another host takes it over (distributed mode) [default: 30].
+    #[arg(long, env = "TRIBUTARY_JOB_RECLAIM_IDLE")]
+    job_reclaim_idle: Option<f64>,
+    /// Deliveries of one job before it is failed as undeliverable [default: 5].
+    #[arg(long, env = "TRIBUTARY_MAX_JOB_DELIVERIES")]
+    max_job_deliveries: Option<u64>,
     /// Seconds between scheduler passes [default: 5].
     #[arg(long, env = "TRIBUTARY_SCHEDULER_TICK")]
     scheduler_tick: Option<f64>,
@@ -67,9 +84,20 @@ struct FileConfig {
     #[serde(default)]
     allow_local_roots: Vec<PathBuf>,
     redis_url: Option<String>,
+    redis_prefix: Option<String>,
+    batch_stream: Option<String>,
+    job_reclaim_idle: Option<f64>,
+    max_job_deliveries: Option<u64>,
     scheduler_tick: Option<f64>,
     plugin_call_timeout: Option<f64>,
     lock_ttl: Option<f64>,
+}
+
+/// Distributed mode's settings.
+struct Distributed {
+    redis: RedisSettings,
+    reclaim_idle: Duration,
+    max_deliveries: u64,
 }
 
 /// Settings after merging every source.
@@ -82,6 +110,7 @@ struct Resolved {
     scheduler_tick: Duration,
     plugin_call_timeout: Duration,
     lock_ttl: Duration,
+    distributed: Option<Distributed>,
 }
 
 fn seconds(name: &str, value: f64) -> anyhow::Result<Duration> {
@@ -104,9 +133,36 @@ impl ServeArgs {
             }
             None => FileConfig::default(),
         };
-        if self.redis_url.is_some() || file.redis_url.is_some() {
-            anyhow::bail!("distributed mode (--redis-url) is not available in this build yet; run without it to use the embedded store");
-        }
+        let distributed = match self.redis_url.or(file.redis_url) {
+            Some(url) => {
+                let prefix = self
+                    .redis_prefix
+                    .or(file.redis_prefix)
+                    .unwrap_or_else(|| "tributary".into());
+                anyhow::ensure!(
+                    !prefix.is_empty() && !prefix.contains(char::is_whitespace),
+                    "redis_prefix must be a non-empty word without spaces"
+                );
+                let max_deliveries = self
+                    .max_job_deliveries
+                    .or(file.max_job_deliveries)
+                    .unwrap_or(5);
+                anyhow::ensure!(max_deliveries >= 1, "max_job_deliveries must be at least 1");
+                let mut redis = RedisSettings::new(&url, &prefix);
+                redis.batch_stream = self.batch_stream.or(file.batch_stream);
+                Some(Distributed {
+                    redis,
+                    reclaim_idle: seconds(
+                        "job_reclaim_idle",
+                        self.job_reclaim_idle
+                            .or(file.job_reclaim_idle)
+                            .unwrap_or(30.0),
+                    )?,
+                    max_deliveries,
+                })
+            }
+            None => None,
+        };
         let workers = self.workers.or(file.workers).unwrap_or(4);
         anyhow::ensure!(
             (1..=256).contains(&workers),
@@ -142,6 +198,7 @@ impl ServeArgs {
                     .unwrap_or(60.0),
             )?,
             lock_ttl: seconds("lock_ttl", self.lock_ttl.or(file.lock_ttl).unwrap_or(30.0))?,
+            distributed,
         })
     }
 
@@ -176,24 +233,58 @@ impl ServeArgs {
                 "no plugins loaded: build them with `just setup` (or upload one with POST /v1/plugins)"
             );
         }
-        let sealer = Sealer::load_or_create(
-            &settings.data_dir,
-            std::env::var("TRIBUTARY_SECRET_KEY").ok().as_deref(),
-        )?;
-        let store = EmbeddedStore::open(&settings.data_dir.join("tributary.redb"), sealer)?;
+        let secret_key = std::env::var("TRIBUTARY_SECRET_KEY").ok();
+        let app_settings = Settings {
+            plugins_dir: settings.plugins_dir.clone(),
+            data_dir: settings.data_dir.clone(),
+            lock_ttl: settings.lock_ttl,
+            ..Settings::default()
+        };
+        let (store, jobs): (Arc<dyn Store>, JobQueue) = match &settings.distributed {
+            None => {
+                let sealer = Sealer::load_or_create(&settings.data_dir, secret_key.as_deref())?;
+                let store = EmbeddedStore::open(&settings.data_dir.join("tributary.redb"), sealer)?;
+                (Arc::new(store), JobQueue::default())
+            }
+            Some(distributed) => {
+                let Some(secret_key) = secret_key else {
+                    anyhow::bail!(
+                        "distributed mode needs TRIBUTARY_SECRET_KEY (base64 of 32 random bytes, e.g. `openssl rand -base64 32`), the same on every host, to seal connection secrets"
+                    );
+                };
+                let sealer = Sealer::load_or_create(&settings.data_dir, Some(&secret_key))?;
+                let mut redis = distributed.redis.clone();
+                redis.pool_size = settings.workers * 2 + 16;
+                let store = Arc::new(RedisStore::connect(&redis, sealer).await?);
+                let dispatch = StreamDispatch::new(
+                    store.pool().clone(),
+                    StreamSettings {
+                        stream: store.keys().job_stream(),
+                        dead_letters: store.keys().job_dead_letters(),
+                        group: "workers".into(),
+                        consumer: app_settings.worker_id.clone(),
+                        reclaim_idle: distributed.reclaim_idle,
+                        max_deliveries: distributed.max_deliveries,
+                    },
+                    store.clone(),
+                )
+                .await?;
+                tracing::info!(
+                    prefix = %redis.prefix,
+                    batch_stream = store.batch_stream(),
+                    "distributed mode: store, job queue and locks on Redis"
+                );
+                (store, JobQueue::new(Arc::new(dispatch)))
+            }
+        };
 
         let app = App {
-            store: Arc::new(store),
+            store,
             runtime: Arc::new(runtime),
             plugins: Arc::new(plugins),
-            jobs: JobQueue::new(),
+            jobs,
             metrics: Arc::new(Metrics::new()),
-            settings: Arc::new(Settings {
-                plugins_dir: settings.plugins_dir.clone(),
-                data_dir: settings.data_dir.clone(),
-                lock_ttl: settings.lock_ttl,
-                ..Settings::default()
-            }),
+            settings: Arc::new(app_settings),
         };
         if let Some(secret) =
             crate::api::bootstrap(&app, std::env::var("TRIBUTARY_ADMIN_KEY").ok()).await?
@@ -204,7 +295,11 @@ impl ServeArgs {
             );
             println!("  {secret}");
         }
-        let requeued = jobs::recovery::requeue_unfinished(&app).await?;
+        let requeued = if settings.distributed.is_none() {
+            jobs::recovery::requeue_unfinished(&app).await?
+        } else {
+            0 // the job stream's pending entries are taken over instead
+        };
         jobs::workers::spawn(&app, settings.workers);
         tokio::spawn(jobs::scheduler::run(app.clone(), settings.scheduler_tick));
 

@@ -1,12 +1,14 @@
-//! The in-process job queue: job ids waiting for a worker, cancel flags of
-//! running jobs, and a broadcast of job progress for live views (SSE).
+//! A host's side of the job queue: hands jobs to the dispatch (in process or
+//! Redis streams), and keeps what is local to this process: cancel flags of
+//! the jobs running here and a broadcast of job progress for live views (SSE).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 
+use super::dispatch::{Delivery, JobDispatch, LocalDispatch};
 use crate::model::SyncJob;
 
 /// A running job's cancel request, checked by the pipeline between pages.
@@ -30,8 +32,7 @@ pub struct JobEvent {
 }
 
 struct Inner {
-    sender: mpsc::UnboundedSender<String>,
-    receiver: tokio::sync::Mutex<mpsc::UnboundedReceiver<String>>,
+    dispatch: Arc<dyn JobDispatch>,
     running: Mutex<HashMap<String, CancelFlag>>,
     events: broadcast::Sender<JobEvent>,
 }
@@ -43,34 +44,43 @@ pub struct JobQueue {
 }
 
 impl Default for JobQueue {
+    /// In process, for one host.
     fn default() -> Self {
-        Self::new()
+        Self::new(Arc::new(LocalDispatch::default()))
     }
 }
 
 impl JobQueue {
-    pub fn new() -> Self {
-        let (sender, receiver) = mpsc::unbounded_channel();
+    pub fn new(dispatch: Arc<dyn JobDispatch>) -> Self {
         let (events, _) = broadcast::channel(1024);
         Self {
             inner: Arc::new(Inner {
-                sender,
-                receiver: tokio::sync::Mutex::new(receiver),
+                dispatch,
                 running: Mutex::new(HashMap::new()),
                 events,
             }),
         }
     }
 
-    /// Queues a stored `PENDING` job for a worker.
-    pub fn enqueue(&self, sync_job_id: &str) {
-        // The receiver lives as long as the queue, so sending cannot fail.
-        let _ = self.inner.sender.send(sync_job_id.to_string());
+    /// Queues a stored `PENDING` job for a worker (here or on another host).
+    pub async fn enqueue(&self, sync_job_id: &str) -> anyhow::Result<()> {
+        self.inner.dispatch.dispatch(sync_job_id).await
     }
 
-    /// The next queued job id; waits while the queue is empty.
-    pub async fn next(&self) -> Option<String> {
-        self.inner.receiver.lock().await.recv().await
+    /// The next job for this host's workers; waits while there is none.
+    pub async fn next(&self) -> Delivery {
+        self.inner.dispatch.next().await
+    }
+
+    /// The delivered job's final state is stored.
+    pub async fn finished(&self, delivery: &Delivery) {
+        self.inner.dispatch.finished(delivery).await
+    }
+
+    /// The delivered job stopped without a stored final state: it will be
+    /// delivered again and resume from its checkpoint.
+    pub async fn abandoned(&self, delivery: &Delivery) {
+        self.inner.dispatch.abandoned(delivery).await
     }
 
     /// Registers a job as running here and returns its cancel flag.
@@ -84,6 +94,7 @@ impl JobQueue {
         flag
     }
 
+    /// The job no longer runs in this process.
     pub fn finish(&self, sync_job_id: &str) {
         self.inner
             .running

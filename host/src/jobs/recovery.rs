@@ -1,5 +1,6 @@
-//! At start: jobs a previous process of this host left `PENDING` or
-//! `IN_PROGRESS` are queued again; a running one resumes from its checkpoint.
+//! At start, in embedded mode: jobs a previous process of this host left
+//! `PENDING` or `IN_PROGRESS` are queued again; a running one resumes from
+//! its checkpoint. (With Redis, the stream's pending entries do this.)
 
 use crate::app::App;
 use crate::model::JobStatus;
@@ -17,7 +18,7 @@ pub async fn requeue_unfinished(app: &App) -> anyhow::Result<usize> {
             resume = job.checkpoint.is_some(),
             "re-queueing an unfinished job"
         );
-        app.jobs.enqueue(&job.sync_job_id);
+        app.jobs.enqueue(&job.sync_job_id).await?;
     }
     Ok(jobs.len())
 }

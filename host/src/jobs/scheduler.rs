@@ -1,11 +1,18 @@
 //! Scheduled runs: every tick, `continuous` configs whose `next_sync_at` has
 //! come get a job; an `initial_only` config gets its one run.
+//!
+//! Every host runs the scheduler; a short lock per tick (a store lease that
+//! expires just before the next tick) lets exactly one host fire each due
+//! config, and the firing host moves `next_sync_at` on before letting go.
 
 use std::time::Duration;
 
 use crate::app::App;
 use crate::model::{now, JobStatus, JobTrigger, SyncConfig, SyncMode, Timestamp};
-use crate::store::PageRequest;
+use crate::store::{LockAttempt, PageRequest};
+
+/// The lock name the scheduler's per-tick lease is stored under.
+const TICK_LOCK: &str = "__scheduler__";
 
 use super::{trigger_sync, TriggerOptions};
 
@@ -15,14 +22,22 @@ pub async fn run(app: App, tick: Duration) {
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
-        if let Err(e) = tick_once(&app).await {
+        if let Err(e) = tick_once(&app, tick).await {
             tracing::warn!("scheduler tick failed: {e}");
         }
     }
 }
 
-/// One pass over every config.
-pub async fn tick_once(app: &App) -> anyhow::Result<()> {
+/// One pass over every config, if this host wins the tick.
+pub async fn tick_once(app: &App, tick: Duration) -> anyhow::Result<()> {
+    let lease = tick.mul_f64(0.9).max(Duration::from_millis(100));
+    let won = app
+        .store
+        .try_lock(TICK_LOCK, "scheduler", &app.settings.worker_id, lease)
+        .await?;
+    if !matches!(won, LockAttempt::Acquired(_)) {
+        return Ok(());
+    }
     for config in app.store.list_all_sync_configs().await? {
         if !config.is_active || config.paused {
             continue;

@@ -25,13 +25,21 @@ const PAGE_SIZE: u32 = 1000;
 const WRITE_ATTEMPTS: u32 = 3;
 
 /// Runs a queued job to its end. Never panics on bad data: every failure
-/// ends the job `FAILED` with the reason.
-pub async fn run_job(app: &App, sync_job_id: &str) {
+/// ends the job `FAILED` with the reason. Returns whether the job's final
+/// state is stored (`false`: the store could not be reached; the job stays
+/// open and resumes from its checkpoint when delivered again).
+pub async fn run_job(app: &App, sync_job_id: &str) -> bool {
     let job = match app.store.get_job(sync_job_id).await {
         Ok(Some(job)) if !job.status.is_final() => job,
-        Ok(Some(_)) => return, // canceled while queued, or already done
-        Ok(None) => return tracing::warn!(sync_job_id, "queued job no longer exists"),
-        Err(e) => return tracing::error!(sync_job_id, "cannot load queued job: {e}"),
+        Ok(Some(_)) => return true, // canceled while queued, or already done
+        Ok(None) => {
+            tracing::warn!(sync_job_id, "queued job no longer exists");
+            return true;
+        }
+        Err(e) => {
+            tracing::error!(sync_job_id, "cannot load queued job: {e}");
+            return false;
+        }
     };
     let cancel = app.jobs.start(sync_job_id);
     let started = Instant::now();
@@ -57,6 +65,9 @@ pub async fn run_job(app: &App, sync_job_id: &str) {
             failed = job.metrics.files_failed,
             "sync job finished"
         );
+        true
+    } else {
+        false
     }
 }
 
@@ -85,19 +96,23 @@ impl From<StoreError> for Stop {
 /// Returns the job's final record, or `None` if it could not be recorded.
 async fn execute(app: &App, mut job: SyncJob, cancel: &CancelFlag) -> Option<SyncJob> {
     let store = app.store.clone();
-    let Some(config) = store
-        .get_sync_config(&job.sync_config_id)
-        .await
-        .ok()
-        .flatten()
-    else {
-        return finish_unlocked(
-            app,
-            job,
-            failure("not_found", "the sync configuration was deleted"),
-        )
-        .await;
+    let config = match store.get_sync_config(&job.sync_config_id).await {
+        Ok(Some(config)) => config,
+        Ok(None) => {
+            return finish_unlocked(
+                app,
+                job,
+                failure("not_found", "the sync configuration was deleted"),
+            )
+            .await
+        }
+        Err(e) => {
+            // Left open: the job is delivered again once the store answers.
+            tracing::error!(sync_job_id = %job.sync_job_id, "cannot load the sync configuration: {e}");
+            return None;
+        }
     };
+    job.worker_id = Some(app.settings.worker_id.clone());
     let lock = match LockGuard::acquire(
         store.clone(),
         &config.sync_config_id,
@@ -123,6 +138,31 @@ async fn execute(app: &App, mut job: SyncJob, cancel: &CancelFlag) -> Option<Syn
         }
         Err(e) => return finish_unlocked(app, job, e.into()).await,
     };
+    // While this worker waited for the lock, a previous holder of this same
+    // job (a stopped host) may have moved its checkpoint on: go on from the
+    // stored record.
+    match store.get_job(&job.sync_job_id).await {
+        Ok(Some(stored)) if stored.status.is_final() => {
+            lock.release().await;
+            return Some(stored);
+        }
+        Ok(Some(stored)) => {
+            job = SyncJob {
+                worker_id: job.worker_id,
+                ..stored
+            };
+        }
+        Ok(None) => {
+            lock.release().await;
+            tracing::warn!(sync_job_id = %job.sync_job_id, "the job was deleted before it ran");
+            return None;
+        }
+        Err(e) => {
+            lock.release().await;
+            tracing::error!(sync_job_id = %job.sync_job_id, "cannot reload the job: {e}");
+            return None;
+        }
+    }
     let fence = lock.fence();
     let mut run = Run::new(app, &config, &job);
     let outcome = run.execute(&mut job, &config, &fence, cancel, &lock).await;
@@ -165,6 +205,9 @@ struct Run<'a> {
     resumed: bool,
     /// Objects of this job found as unchanged on the current page.
     own_found_on_page: bool,
+    /// The failed job this one continues (its objects after the checkpoint
+    /// count as this job's own, like a resume of the same job).
+    continues_job_id: Option<String>,
     /// `max_objects_per_run` stopped the listing early.
     limit_reached: bool,
 }
@@ -183,6 +226,7 @@ impl<'a> Run<'a> {
             ),
             resumed: job.checkpoint.is_some(),
             own_found_on_page: false,
+            continues_job_id: job.resumed_from_job_id.clone(),
             limit_reached: false,
         }
     }
@@ -377,7 +421,7 @@ impl<'a> Run<'a> {
             // A resumed job is still the same run.
             if config.current_sync_run_id.as_deref() != Some(job_id.as_str()) {
                 config.sync_run_counter += 1;
-                config.current_sync_run_id = Some(job_id);
+                config.current_sync_run_id = Some(job_id.clone());
                 config.updated_at = now();
             }
         };
@@ -471,13 +515,15 @@ impl<'a> Run<'a> {
                 self.app.metrics.objects_updated.inc();
                 self.batcher.push(object.object_id);
             }
-            UpsertOutcome::Unchanged { object_id } => {
+            UpsertOutcome::Unchanged { object_id, batched } => {
                 // After a resume, the page after the checkpoint is listed
                 // again: what this job already wrote is its own work, not a
                 // duplicate, and still needs a batch if it has none.
                 if self.resumed {
                     if let Some(object) = self.store.get_object(bucket_id, &object_id).await? {
-                        if object.sync_job_id == *self.batcher.job_id() {
+                        let own = object.sync_job_id == *self.batcher.job_id()
+                            || self.continues_job_id.as_ref() == Some(&object.sync_job_id);
+                        if own {
                             self.own_found_on_page = true;
                             if object.version == 1 {
                                 self.metrics.objects_created += 1;
@@ -496,6 +542,11 @@ impl<'a> Run<'a> {
                 }
                 self.metrics.duplicates_skipped += 1;
                 self.app.metrics.duplicates_skipped.inc();
+                // Stored by a run that stopped before its batch was flushed
+                // (it lost its lock, or failed): downstream has not seen it.
+                if !batched && !self.batcher.pending().contains(&object_id) {
+                    self.batcher.push(object_id);
+                }
             }
         }
         Ok(())
@@ -575,6 +626,29 @@ impl<'a> Run<'a> {
         }
         let job = match self.store.update_job(&job, Some(fence)).await {
             Ok(()) => job,
+            Err(e @ StoreError::Fenced { .. }) => {
+                if let Ok(Some(holder)) = self.store.current_lock(&job.sync_config_id).await {
+                    if holder.job_id == job.sync_job_id {
+                        // This same job was taken over by another worker: it is theirs now.
+                        tracing::warn!(sync_job_id = %job.sync_job_id, "the job was taken over by another worker");
+                        return None;
+                    }
+                }
+                // Another run holds the config now: this one's data writes are
+                // refused, but its own job record is still its own to close.
+                job.status = JobStatus::Failed;
+                job.error = Some(ErrorInfo {
+                    kind: "lock_lost".into(),
+                    message: e.to_string(),
+                });
+                tracing::error!(sync_job_id = %job.sync_job_id, "sync job lost its lock: {e}");
+                if let Err(e) = self.store.update_job(&job, None).await {
+                    tracing::error!(sync_job_id = %job.sync_job_id, "cannot record the job's end: {e}");
+                    return None;
+                }
+                // The config's totals belong to the run that holds the lock.
+                return Some(job);
+            }
             Err(e) => {
                 tracing::error!(sync_job_id = %job.sync_job_id, "cannot record the job's end: {e}");
                 return None;

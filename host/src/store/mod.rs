@@ -7,6 +7,7 @@
 //! lock, so a run that lost its lock can never write.
 
 pub mod embedded;
+pub mod redis;
 pub mod sealing;
 
 use std::time::Duration;
@@ -82,12 +83,19 @@ pub enum UpsertOutcome {
     /// same id and `created_at`.
     Updated(Object),
     /// An object had this source with the same fingerprint: left as it was
-    /// (apart from being marked seen by this job).
-    Unchanged { object_id: String },
+    /// (apart from being marked seen by this job). `batched` says whether it
+    /// is in a batch: one that is not was written by a run that stopped
+    /// before flushing it, and the run that finds it batches it.
+    Unchanged { object_id: String, batched: bool },
 }
 
-/// An edit of a sync config, applied inside the store's atomic step.
-pub type ConfigChange = Box<dyn FnOnce(&mut SyncConfig) + Send>;
+/// An edit of a sync config, applied inside the store's atomic step. A store
+/// may apply it more than once (to a fresher copy after a concurrent write),
+/// so it must only depend on the config it is given.
+pub type ConfigChange = Box<dyn Fn(&mut SyncConfig) + Send + Sync>;
+
+/// An edit of a job, applied like a [`ConfigChange`].
+pub type JobChange = Box<dyn Fn(&mut SyncJob) + Send + Sync>;
 
 /// Filters of the objects list.
 #[derive(Debug, Clone, Default)]
@@ -171,8 +179,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Paged<SyncJob>>;
     /// Jobs in any of these states, oldest first (recovery after a restart).
     async fn list_jobs_by_status(&self, statuses: &[JobStatus]) -> StoreResult<Vec<SyncJob>>;
-    /// Writes the whole job. With a fence, refused if the fence is stale.
+    /// Writes the whole job. With a fence, refused if the fence is stale. A
+    /// stored cancel request survives (a run's checkpoint cannot undo it).
     async fn update_job(&self, job: &SyncJob, fence: Option<&Fence>) -> StoreResult<()>;
+    /// Applies `change` to the stored job in one atomic step and returns the
+    /// result; `None` if the job does not exist.
+    async fn modify_job(
+        &self,
+        sync_job_id: &str,
+        change: JobChange,
+    ) -> StoreResult<Option<SyncJob>>;
 
     // Objects. One call per page: the whole page is one atomic write.
     /// Upserts candidates keyed on (bucket, connection, source uri), comparing

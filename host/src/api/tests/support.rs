@@ -147,7 +147,7 @@ impl Harness {
             store: Arc::new(store),
             runtime: Arc::new(runtime),
             plugins: Arc::new(plugins),
-            jobs: JobQueue::new(),
+            jobs: JobQueue::default(),
             metrics: Arc::new(Metrics::new()),
             settings: Arc::new(settings),
         };

@@ -45,7 +45,7 @@ async fn trigger_answers_with_the_pending_job() {
     let queued = tokio::time::timeout(Duration::from_secs(1), h.app.jobs.next())
         .await
         .unwrap();
-    assert_eq!(queued.as_deref(), Some(job_id.as_str()));
+    assert_eq!(queued.sync_job_id, job_id);
     let job = h.get(&format!("/v1/syncs/{job_id}")).await.ok();
     assert_eq!(job["status"], "PENDING");
     assert_eq!(job["trigger"], "manual");

@@ -11,7 +11,7 @@ mod objects;
 mod runs;
 mod tables;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -25,8 +25,8 @@ use self::tables::{
 };
 use super::sealing::Sealer;
 use super::{
-    BatchFilter, ConfigChange, Fence, LockAttempt, ObjectFilter, PageRequest, Paged, Store,
-    StoreError, StoreResult, UpsertOutcome,
+    BatchFilter, ConfigChange, Fence, JobChange, LockAttempt, ObjectFilter, PageRequest, Paged,
+    Store, StoreError, StoreResult, UpsertOutcome,
 };
 use crate::model::{
     ApiKey, Batch, Bucket, Connection, DlqEntry, JobStatus, LockLease, Namespace, Object,
@@ -379,6 +379,18 @@ impl Store for EmbeddedStore {
         let fence = fence.cloned();
         self.write("update_job", move |txn| {
             runs::update_job(txn, &job, fence.as_ref())
+        })
+        .await
+    }
+
+    async fn modify_job(
+        &self,
+        sync_job_id: &str,
+        change: JobChange,
+    ) -> StoreResult<Option<SyncJob>> {
+        let sync_job_id = sync_job_id.to_owned();
+        self.write("modify_job", move |txn| {
+            runs::modify_job(txn, &sync_job_id, change)
         })
         .await
     }

@@ -152,6 +152,7 @@ pub(super) fn upsert(
                 &candidate.sync_job_id,
             )?;
             outcomes.push(UpsertOutcome::Unchanged {
+                batched: existing.batch_id.is_some(),
                 object_id: existing.object_id,
             });
             continue;

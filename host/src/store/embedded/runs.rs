@@ -118,18 +118,27 @@ impl<'txn> JobTables<'txn> {
         })
     }
 
-    /// Writes the whole job, moving its index entries if needed.
+    /// Writes the whole job, moving its index entries if needed. A stored
+    /// cancel request is kept.
     pub(super) fn put(&mut self, job: &SyncJob) -> TxResult<()> {
+        let mut merged = None;
         if let Some(old_config) = get_text(&self.ids, &job.sync_job_id)? {
             let old_key = key(&[&old_config, &job.sync_job_id]);
             if let Some(old) = get_json::<_, SyncJob>(&self.jobs, &old_key)? {
                 self.statuses
                     .remove(status_key(old.status, &old.sync_job_id).as_str())?;
+                if old.cancel_requested && !job.cancel_requested {
+                    merged = Some(SyncJob {
+                        cancel_requested: true,
+                        ..job.clone()
+                    });
+                }
             }
             if old_config != job.sync_config_id {
                 self.jobs.remove(old_key.as_str())?;
             }
         }
+        let job = merged.as_ref().unwrap_or(job);
         put_json(
             &mut self.jobs,
             &key(&[&job.sync_config_id, &job.sync_job_id]),
@@ -168,6 +177,20 @@ pub(super) fn update_job(
         check_fence(txn, fence)?;
     }
     JobTables::open(txn)?.put(job)
+}
+
+pub(super) fn modify_job(
+    txn: &WriteTransaction,
+    sync_job_id: &str,
+    change: crate::store::JobChange,
+) -> TxResult<Option<SyncJob>> {
+    let mut tables = JobTables::open(txn)?;
+    let Some(mut job) = load_job(&tables.jobs, &tables.ids, sync_job_id)? else {
+        return Ok(None);
+    };
+    change(&mut job);
+    tables.put(&job)?;
+    Ok(Some(job))
 }
 
 fn load_job<T: ReadableTable<&'static str, &'static [u8]>>(

@@ -11,9 +11,9 @@ use crate::runtime::contract::Filters;
 use crate::store::sealing::Sealer;
 use crate::store::*;
 
-const MINUTE: Duration = Duration::from_secs(60);
+pub(crate) const MINUTE: Duration = Duration::from_secs(60);
 
-fn sealer() -> Sealer {
+pub(crate) fn sealer() -> Sealer {
     Sealer::from_key(&[9; 32])
 }
 
@@ -26,7 +26,7 @@ fn open(dir: &TempDir) -> EmbeddedStore {
     EmbeddedStore::open(&db_path(dir), sealer()).expect("open the store")
 }
 
-fn new_namespace(name: &str) -> Namespace {
+pub(crate) fn new_namespace(name: &str) -> Namespace {
     Namespace {
         namespace_id: new_id("ns"),
         namespace_name: name.into(),
@@ -35,7 +35,7 @@ fn new_namespace(name: &str) -> Namespace {
     }
 }
 
-fn new_bucket(namespace_id: &str, name: &str) -> Bucket {
+pub(crate) fn new_bucket(namespace_id: &str, name: &str) -> Bucket {
     Bucket {
         bucket_id: new_id("bkt"),
         namespace_id: namespace_id.into(),
@@ -47,7 +47,7 @@ fn new_bucket(namespace_id: &str, name: &str) -> Bucket {
     }
 }
 
-fn new_connection(name: &str, secret: &str) -> Connection {
+pub(crate) fn new_connection(name: &str, secret: &str) -> Connection {
     Connection {
         connection_id: new_id("conn"),
         name: name.into(),
@@ -68,7 +68,7 @@ fn new_connection(name: &str, secret: &str) -> Connection {
     }
 }
 
-fn sync_config(bucket: &Bucket, connection_id: &str) -> SyncConfig {
+pub(crate) fn sync_config(bucket: &Bucket, connection_id: &str) -> SyncConfig {
     SyncConfig {
         sync_config_id: new_id("sync"),
         bucket_id: bucket.bucket_id.clone(),
@@ -102,7 +102,7 @@ fn sync_config(bucket: &Bucket, connection_id: &str) -> SyncConfig {
     }
 }
 
-fn job(config: &SyncConfig) -> SyncJob {
+pub(crate) fn job(config: &SyncConfig) -> SyncJob {
     SyncJob {
         sync_job_id: new_id("job"),
         sync_config_id: config.sync_config_id.clone(),
@@ -122,11 +122,12 @@ fn job(config: &SyncConfig) -> SyncJob {
         modified_since: None,
         checkpoint: None,
         only_keys: None,
+        resumed_from_job_id: None,
     }
 }
 
 /// A candidate as the pipeline builds it: the key derives from the uri.
-fn candidate(config: &SyncConfig, sync_job_id: &str, key: &str, etag: &str) -> Object {
+pub(crate) fn candidate(config: &SyncConfig, sync_job_id: &str, key: &str, etag: &str) -> Object {
     Object {
         object_id: new_id("obj"),
         bucket_id: config.bucket_id.clone(),
@@ -160,7 +161,12 @@ fn candidate(config: &SyncConfig, sync_job_id: &str, key: &str, etag: &str) -> O
     }
 }
 
-fn dead_letter(config: &SyncConfig, key: &str, attempts: u32, sync_job_id: &str) -> DlqEntry {
+pub(crate) fn dead_letter(
+    config: &SyncConfig,
+    key: &str,
+    attempts: u32,
+    sync_job_id: &str,
+) -> DlqEntry {
     DlqEntry {
         entry_id: new_id("dlq"),
         bucket_id: config.bucket_id.clone(),
@@ -178,7 +184,7 @@ fn dead_letter(config: &SyncConfig, key: &str, attempts: u32, sync_job_id: &str)
     }
 }
 
-async fn lock(store: &EmbeddedStore, sync_config_id: &str, ttl: Duration) -> LockLease {
+pub(crate) async fn lock(store: &impl Store, sync_config_id: &str, ttl: Duration) -> LockLease {
     match store
         .try_lock(sync_config_id, &new_id("job"), "worker-1", ttl)
         .await
@@ -190,7 +196,7 @@ async fn lock(store: &EmbeddedStore, sync_config_id: &str, ttl: Duration) -> Loc
 }
 
 /// A bucket with one config, ready for a run.
-async fn setup(store: &EmbeddedStore) -> (Bucket, SyncConfig) {
+pub(crate) async fn setup(store: &impl Store) -> (Bucket, SyncConfig) {
     let ns = new_namespace(&new_id("n"));
     store.create_namespace(&ns).await.unwrap();
     let bucket = new_bucket(&ns.namespace_id, "docs");
@@ -200,22 +206,22 @@ async fn setup(store: &EmbeddedStore) -> (Bucket, SyncConfig) {
     (bucket, config)
 }
 
-fn all() -> PageRequest {
+pub(crate) fn all() -> PageRequest {
     PageRequest {
         offset: 0,
         limit: u64::MAX,
     }
 }
 
-fn keys(objects: &[Object]) -> Vec<&str> {
+pub(crate) fn keys(objects: &[Object]) -> Vec<&str> {
     objects.iter().map(|o| o.key.as_str()).collect()
 }
 
-fn is_already_exists(result: StoreResult<()>) -> bool {
+pub(crate) fn is_already_exists(result: StoreResult<()>) -> bool {
     matches!(result, Err(StoreError::AlreadyExists { .. }))
 }
 
-fn is_fenced<T: std::fmt::Debug>(result: StoreResult<T>) -> bool {
+pub(crate) fn is_fenced<T: std::fmt::Debug>(result: StoreResult<T>) -> bool {
     matches!(result, Err(StoreError::Fenced { .. }))
 }
 
@@ -340,7 +346,8 @@ async fn upsert_creates_skips_unchanged_and_updates() {
     assert_eq!(
         outcomes,
         vec![UpsertOutcome::Unchanged {
-            object_id: first.object_id.clone()
+            object_id: first.object_id.clone(),
+            batched: false,
         }]
     );
     let stored = store
@@ -638,7 +645,9 @@ async fn records_survive_closing_and_reopening() {
         )
         .await
         .unwrap();
-    assert!(matches!(&outcome[0], UpsertOutcome::Unchanged { object_id: id } if *id == object_id));
+    assert!(
+        matches!(&outcome[0], UpsertOutcome::Unchanged { object_id: id, .. } if *id == object_id)
+    );
 }
 
 /// Just enough of a config to build candidates for an object's source.
@@ -1209,7 +1218,7 @@ async fn batches_mark_their_objects_and_list_oldest_first() {
 async fn concurrent_config_edits_are_never_lost() {
     let dir = tempfile::tempdir().unwrap();
     let store = std::sync::Arc::new(open(&dir));
-    let (_, config) = setup(&store).await;
+    let (_, config) = setup(&*store).await;
     let edits: Vec<_> = (0..50)
         .map(|i| {
             let store = store.clone();
