@@ -6,7 +6,7 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 export CARGO_TARGET_DIR := env_var_or_default("CARGO_TARGET_DIR", env_var("HOME") / ".cache/tributary-target")
 
 wasm_target := "wasm32-wasip2"
-default_plugins := "local synthetic"
+default_plugins := "local synthetic s3 gcs azure-blob"
 test_plugins := "misbehaving wrong-world"
 
 # Show the recipes.
@@ -61,3 +61,8 @@ lint:
     cargo fmt --all -- --check
     cargo clippy -p tributary -p tributary-sdk -p tributary-e2e --all-targets -- -D warnings
     cargo clippy --target {{wasm_target}} {{ prepend("-p tributary-plugin-", default_plugins + " " + test_plugins) }} -- -D warnings
+
+# Benchmarks against the tools users would pick instead (`just bench --quick`: under 5 minutes).
+# Writes bench/results/latest.md and bench/results/throughput.png; see bench/README.md.
+bench *args:
+    bench/run.sh {{args}}

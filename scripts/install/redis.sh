@@ -2,7 +2,8 @@
 # Redis for the distributed-mode tests: Debian's redis-server, installed with
 # apt when missing, exposed as $TRIBUTARY_TOOLS/bin/redis-server (and -cli).
 set -euo pipefail
-bin="$TRIBUTARY_TOOLS/bin"
+bin="${TRIBUTARY_TOOLS:-$HOME/.cache/tributary-tools}/bin"
+mkdir -p "$bin"
 if ! command -v redis-server >/dev/null; then
     echo "installing redis-server with apt" >&2
     sudo_cmd=""

@@ -13,6 +13,7 @@
 //! - [`config`]: parsing the connection config with errors that name the field;
 //! - [`retry`]: bounded retries with backoff, jitter and `Retry-After`;
 //! - [`crypto`] and [`encoding`]: the hashes, MACs and encodings request signing needs;
+//! - [`time`]: RFC 3339 and HTTP dates as storage APIs write them;
 //! - [`xml`]: reading the XML documents storage APIs answer with (listings, errors);
 //! - [`log`]: writing to the host's log.
 //!
@@ -117,6 +118,7 @@ pub mod http;
 pub mod log;
 mod page;
 pub mod retry;
+pub mod time;
 mod types;
 pub mod xml;
 

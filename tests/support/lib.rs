@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub mod flow;
+pub mod oauth;
+pub mod providers;
+pub mod proxy;
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
