@@ -170,17 +170,21 @@ fn full_sync_incremental_and_reconcile(provider: &dyn Provider) {
         ids,
         "30 batches cover every object once"
     );
-    // The plugin runtime opens a connection per request, so the proxy saw
-    // every request of the run: at least one per page.
+    // The proxy saw every request of the run: at least one per page, on
+    // connections the plugin runtime keeps alive between requests.
     let pages = metric(&job, "pages");
     let requests = proxy.requests().len() as u64;
+    let connections = proxy.connections();
     eprintln!(
-        "{}: {pages} pages, {requests} requests on {} connections",
+        "{}: {pages} pages, {requests} requests on {connections} connections",
         provider.provider_type(),
-        proxy.connections()
     );
     assert!(pages >= 3, "{job}");
     assert!(requests >= pages, "{requests} requests for {pages} pages");
+    assert!(
+        connections < requests,
+        "{requests} requests on {connections} connections: none was reused"
+    );
 
     // Incremental: 20 new objects, 5 overwritten (same sizes, new contents).
     let mut changes: Vec<(String, Vec<u8>)> = (OBJECTS..OBJECTS + 20)

@@ -1,9 +1,10 @@
 //! A loopback TCP proxy in front of an emulator, for the cloud connector
-//! tests. It records the first request line of every connection — the
-//! plugin runtime (wasmtime-wasi-http) opens one connection per request, so
-//! that is every request a plugin makes — and it can be made unreachable
-//! (open connections are cut, new ones closed at once) and brought back, to
-//! simulate the provider going away mid-run. Plain threads, no runtime.
+//! tests. It follows HTTP/1.1 framing on the way in (heads end at a blank
+//! line, bodies by `content-length` or chunked), so it records the request
+//! line of every request, also on kept-alive connections, and it can be made
+//! unreachable (open connections are cut, new ones closed at once) and
+//! brought back, at once or after a number of requests, to simulate the
+//! provider going away mid-run. Plain threads, no runtime.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -26,13 +27,13 @@ struct Shared {
     upstream: SocketAddr,
     reachable: AtomicBool,
     stopping: AtomicBool,
-    /// First request lines, in the order connections were accepted.
+    /// Request lines, in the order the requests arrived.
     requests: Mutex<Vec<String>>,
     /// Both ends of every connection in flight, by id, so that they can be cut.
     open: Mutex<HashMap<u64, Vec<TcpStream>>>,
     next_id: AtomicU64,
     connections: AtomicU64,
-    /// Connections still forwarded before the proxy goes away by itself
+    /// Requests still forwarded before the proxy goes away by itself
     /// (`u64::MAX`: no limit).
     forward_budget: AtomicU64,
 }
@@ -74,7 +75,7 @@ impl Proxy {
         format!("http://{}", self.address)
     }
 
-    /// The first line of every forwarded connection so far, e.g.
+    /// The request line of every forwarded request so far, e.g.
     /// `GET /bucket?list-type=2&prefix=docs%2F HTTP/1.1`.
     pub fn requests(&self) -> Vec<String> {
         self.shared.requests.lock().unwrap().clone()
@@ -97,12 +98,10 @@ impl Proxy {
         self.shared.set_reachable(reachable);
     }
 
-    /// Forwards `connections` more connections, then goes away as
+    /// Forwards `requests` more requests, then goes away as
     /// `set_reachable(false)` does: a cut at an exact point of a run.
-    pub fn go_away_after(&self, connections: u64) {
-        self.shared
-            .forward_budget
-            .store(connections, Ordering::SeqCst);
+    pub fn go_away_after(&self, requests: u64) {
+        self.shared.forward_budget.store(requests, Ordering::SeqCst);
     }
 }
 
@@ -135,12 +134,6 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         }
         let Ok(client) = client else { continue };
         shared.connections.fetch_add(1, Ordering::SeqCst);
-        let budget = shared.forward_budget.load(Ordering::SeqCst);
-        if budget == 0 {
-            shared.set_reachable(false);
-        } else if budget != u64::MAX {
-            shared.forward_budget.store(budget - 1, Ordering::SeqCst);
-        }
         if !shared.reachable.load(Ordering::SeqCst) {
             let _ = client.shutdown(Shutdown::Both);
             continue;
@@ -150,7 +143,7 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-/// Forwards one connection both ways, recording its first line.
+/// Forwards one connection both ways, recording its requests.
 fn proxy_connection(client: TcpStream, shared: Arc<Shared>) {
     let Ok(upstream) = TcpStream::connect(shared.upstream) else {
         let _ = client.shutdown(Shutdown::Both);
@@ -182,24 +175,24 @@ fn proxy_connection(client: TcpStream, shared: Arc<Shared>) {
     shared.open.lock().unwrap().remove(&id);
 }
 
-/// Copies `from` to `to` until either side closes, then closes both;
-/// with `record`, keeps the first line that passes.
-fn pump(mut from: TcpStream, mut to: TcpStream, record: Option<&Shared>) {
-    let mut first_line: Option<Vec<u8>> = record.map(|_| Vec::new());
+/// Copies `from` to `to` until either side closes, then closes both. With
+/// `requests` (the client's side), records each request line and stops
+/// before a request the forward budget no longer allows.
+fn pump(mut from: TcpStream, mut to: TcpStream, requests: Option<&Shared>) {
+    let mut framer = RequestFramer::default();
     let mut buffer = [0u8; 16 * 1024];
     loop {
         let read = match from.read(&mut buffer) {
             Ok(0) | Err(_) => break,
             Ok(read) => read,
         };
-        if let (Some(line), Some(shared)) = (first_line.as_mut(), record) {
-            line.extend_from_slice(&buffer[..read]);
-            if let Some(end) = line.iter().position(|&b| b == b'\n') {
-                shared.record(&line[..end]);
-                first_line = None;
-            } else if line.len() > MAX_LINE {
-                shared.record(line);
-                first_line = None;
+        if let Some(shared) = requests {
+            let mut admitted = true;
+            framer.feed(&buffer[..read], |line| {
+                admitted = admitted && shared.admit(line);
+            });
+            if !admitted {
+                break;
             }
         }
         if to.write_all(&buffer[..read]).is_err() {
@@ -220,9 +213,129 @@ impl Shared {
         }
     }
 
-    fn record(&self, line: &[u8]) {
+    /// A request begins: `false` (and the proxy goes away) once the forward
+    /// budget is spent, else it is counted and its line recorded.
+    fn admit(&self, line: &[u8]) -> bool {
+        let budget = self.forward_budget.load(Ordering::SeqCst);
+        if budget == 0 || !self.reachable.load(Ordering::SeqCst) {
+            self.set_reachable(false);
+            return false;
+        }
+        if budget != u64::MAX {
+            self.forward_budget.store(budget - 1, Ordering::SeqCst);
+        }
         let line = String::from_utf8_lossy(line).trim_end().to_string();
         self.requests.lock().unwrap().push(line);
+        true
+    }
+}
+
+/// Where one request ends and the next begins in a client's byte stream.
+#[derive(Default)]
+struct RequestFramer {
+    state: Framing,
+    /// The head (or chunk-size line) read so far.
+    pending: Vec<u8>,
+    /// The current head's request line was reported.
+    line_reported: bool,
+}
+
+#[derive(Default, Clone, Copy, PartialEq, Debug)]
+enum Framing {
+    #[default]
+    Head,
+    /// Body bytes still to come (`content-length`).
+    Body(u64),
+    /// A chunked body: the next chunk-size line.
+    ChunkSize,
+    /// Data of the current chunk, then its CRLF.
+    ChunkData(u64),
+    /// Trailer lines after the last chunk, up to a blank line.
+    Trailers,
+}
+
+impl RequestFramer {
+    /// Feeds bytes from the client; calls `on_request` with the request line
+    /// of each request that starts in them.
+    fn feed(&mut self, mut bytes: &[u8], mut on_request: impl FnMut(&[u8])) {
+        while !bytes.is_empty() {
+            match self.state {
+                Framing::Body(left) | Framing::ChunkData(left) => {
+                    let take = (left as usize).min(bytes.len());
+                    bytes = &bytes[take..];
+                    let left = left - take as u64;
+                    self.state = match self.state {
+                        Framing::Body(_) if left == 0 => Framing::Head,
+                        Framing::Body(_) => Framing::Body(left),
+                        _ if left == 0 => Framing::ChunkSize,
+                        _ => Framing::ChunkData(left),
+                    };
+                }
+                Framing::Head | Framing::ChunkSize | Framing::Trailers => {
+                    let (line_end, rest) = match bytes.iter().position(|&b| b == b'\n') {
+                        Some(at) => (true, at + 1),
+                        None => (false, bytes.len()),
+                    };
+                    self.pending.extend_from_slice(&bytes[..rest]);
+                    bytes = &bytes[rest..];
+                    if self.state == Framing::Head && !self.line_reported {
+                        let line = self.pending.as_slice();
+                        if let Some(end) = line.iter().position(|&b| b == b'\n') {
+                            on_request(&line[..end]);
+                            self.line_reported = true;
+                        } else if line.len() > MAX_LINE {
+                            on_request(line);
+                            self.line_reported = true;
+                        }
+                    }
+                    if line_end {
+                        self.line_done();
+                    }
+                }
+            }
+        }
+    }
+
+    /// A line of a head, chunk size or trailer ended (it is in `pending`).
+    fn line_done(&mut self) {
+        match self.state {
+            Framing::Head => {
+                if !self.pending.ends_with(b"\r\n\r\n") && !self.pending.ends_with(b"\n\n") {
+                    return; // more head lines follow
+                }
+                let head = String::from_utf8_lossy(&self.pending).to_ascii_lowercase();
+                let header = |name: &str| {
+                    head.lines()
+                        .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+                };
+                self.state = if header("transfer-encoding:").is_some_and(|v| v.contains("chunked"))
+                {
+                    Framing::ChunkSize
+                } else {
+                    match header("content-length:").and_then(|v| v.parse().ok()) {
+                        Some(length) if length > 0 => Framing::Body(length),
+                        _ => Framing::Head,
+                    }
+                };
+                self.line_reported = false;
+            }
+            Framing::ChunkSize => {
+                let line = String::from_utf8_lossy(&self.pending);
+                let size = line.split(';').next().unwrap_or("").trim();
+                self.state = match u64::from_str_radix(size, 16) {
+                    Ok(0) => Framing::Trailers,
+                    Ok(size) => Framing::ChunkData(size + 2), // and its CRLF
+                    Err(_) => Framing::ChunkSize,
+                };
+            }
+            Framing::Trailers => {
+                if self.pending == b"\r\n" || self.pending == b"\n" {
+                    self.state = Framing::Head;
+                }
+            }
+            Framing::Body(_) | Framing::ChunkData(_) => {}
+        }
+        self.pending.clear();
     }
 }
 
@@ -231,21 +344,21 @@ mod tests {
     use super::*;
     use std::io::BufRead;
 
-    /// A one-line echo server: answers `ok <line>` per connection.
-    fn echo_server() -> (SocketAddr, JoinHandle<()>) {
+    /// A one-line echo server: answers `ok <line>` and closes, per connection.
+    fn echo_server() -> SocketAddr {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap();
-        let handle = std::thread::spawn(move || {
-            for stream in listener.incoming().take(3) {
-                let mut stream = stream.unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
                 let mut line = String::new();
-                std::io::BufReader::new(stream.try_clone().unwrap())
-                    .read_line(&mut line)
-                    .unwrap();
-                stream.write_all(format!("ok {line}").as_bytes()).unwrap();
+                let reader = stream.try_clone().map(std::io::BufReader::new);
+                if reader.and_then(|mut r| r.read_line(&mut line)).unwrap_or(0) > 0 {
+                    let _ = stream.write_all(format!("ok {line}").as_bytes());
+                }
             }
         });
-        (address, handle)
+        address
     }
 
     fn ask(proxy: &Proxy, line: &str) -> std::io::Result<String> {
@@ -258,8 +371,7 @@ mod tests {
 
     #[test]
     fn forwards_records_and_goes_away_on_demand() {
-        let (upstream, server) = echo_server();
-        let proxy = Proxy::start(&format!("http://{upstream}"));
+        let proxy = Proxy::start(&format!("http://{}", echo_server()));
         assert_eq!(
             ask(&proxy, "GET /b?prefix=a%20b%2F HTTP/1.1\r\n").unwrap(),
             "ok GET /b?prefix=a%20b%2F HTTP/1.1\r\n"
@@ -278,7 +390,6 @@ mod tests {
         assert!(ask(&proxy, "GET /back HTTP/1.1\r\n")
             .unwrap()
             .starts_with("ok GET /back"));
-        server.join().unwrap();
         assert_eq!(
             proxy.requests(),
             [
@@ -297,9 +408,8 @@ mod tests {
     }
 
     #[test]
-    fn goes_away_by_itself_after_a_number_of_connections() {
-        let (upstream, server) = echo_server();
-        let proxy = Proxy::start(&upstream.to_string());
+    fn goes_away_by_itself_after_a_number_of_requests() {
+        let proxy = Proxy::start(&echo_server().to_string());
         proxy.go_away_after(2);
         assert!(ask(&proxy, "GET /1 HTTP/1.1\r\n")
             .unwrap()
@@ -313,10 +423,42 @@ mod tests {
         assert!(ask(&proxy, "GET /5 HTTP/1.1\r\n")
             .unwrap()
             .starts_with("ok"));
-        server.join().unwrap();
         assert_eq!(
             proxy.requests(),
             ["GET /1 HTTP/1.1", "GET /2 HTTP/1.1", "GET /5 HTTP/1.1"]
         );
+    }
+
+    /// Three requests on one connection; the bodies hold text that looks
+    /// like requests and must not count as such.
+    const KEPT_ALIVE: &str = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n\
+        POST /b HTTP/1.1\r\nContent-Length: 20\r\n\r\nGET /fake HTTP/1.1\r\n\
+        PUT /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\
+        14\r\nGET /fake HTTP/1.1\r\n\r\n0\r\n\r\n\
+        HEAD /d HTTP/1.1\r\n\r\n";
+
+    fn lines_of(chunks: impl Iterator<Item = Vec<u8>>) -> Vec<String> {
+        let mut framer = RequestFramer::default();
+        let mut lines = Vec::new();
+        for chunk in chunks {
+            framer.feed(&chunk, |line| {
+                lines.push(String::from_utf8_lossy(line).trim_end().to_string())
+            });
+        }
+        lines
+    }
+
+    #[test]
+    fn every_request_of_a_kept_alive_connection_is_found_however_it_arrives() {
+        let expected = [
+            "GET /a HTTP/1.1",
+            "POST /b HTTP/1.1",
+            "PUT /c HTTP/1.1",
+            "HEAD /d HTTP/1.1",
+        ];
+        let whole = lines_of(std::iter::once(KEPT_ALIVE.as_bytes().to_vec()));
+        assert_eq!(whole, expected);
+        let bytewise = lines_of(KEPT_ALIVE.bytes().map(|b| vec![b]));
+        assert_eq!(bytewise, expected);
     }
 }

@@ -51,7 +51,11 @@ impl HostState {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            hooks: PolicyHooks::new(policy.http.clone(), policy.limits.response_bytes),
+            hooks: PolicyHooks::new(
+                policy.http.clone(),
+                policy.outbound.clone(),
+                policy.limits.response_bytes,
+            ),
             memory: MemoryCap::new(policy.limits.memory_bytes),
             deadline: Instant::now() + policy.limits.call_timeout,
             timed_out: false,

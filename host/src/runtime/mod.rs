@@ -22,7 +22,7 @@ pub use cache::CacheOutcome;
 pub use error::{LoadError, PluginError};
 pub use plugin::{Listing, Plugin};
 pub use registry::PluginRegistry;
-pub use sandbox::{LocalRoots, SandboxLimits, SandboxPolicy};
+pub use sandbox::{LocalRoots, OutboundClient, SandboxLimits, SandboxPolicy};
 
 use instance::HostState;
 
@@ -43,6 +43,8 @@ pub struct Runtime {
     pub cache: cache::ArtifactCache,
     pub limits: SandboxLimits,
     pub local_roots: LocalRoots,
+    /// One connection pool for every plugin's outbound requests.
+    outbound: OutboundClient,
 }
 
 impl Runtime {
@@ -61,6 +63,7 @@ impl Runtime {
             cache,
             limits: config.limits,
             local_roots: LocalRoots::new(config.local_roots),
+            outbound: OutboundClient::new(),
         })
     }
 
@@ -70,7 +73,13 @@ impl Runtime {
         plugin: &Plugin,
         config: &serde_json::Value,
     ) -> Result<SandboxPolicy, PluginError> {
-        SandboxPolicy::for_connection(&plugin.info, config, &self.local_roots, self.limits)
-            .map_err(PluginError::Sandbox)
+        SandboxPolicy::for_connection(
+            &plugin.info,
+            config,
+            &self.local_roots,
+            &self.outbound,
+            self.limits,
+        )
+        .map_err(PluginError::Sandbox)
     }
 }

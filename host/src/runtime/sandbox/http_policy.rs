@@ -12,6 +12,8 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
+use super::outbound::OutboundClient;
+
 /// One allowed host: an exact name or a `*.` suffix wildcard, optionally with a port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum HostPattern {
@@ -148,9 +150,10 @@ fn is_non_public(ip: IpAddr) -> bool {
 }
 
 /// The wasi-http hooks of one plugin instance: policy check, then the
-/// default sender, with the response body capped.
+/// shared pooled client, with the response body capped.
 pub struct PolicyHooks {
     policy: HttpPolicy,
+    outbound: OutboundClient,
     max_response_bytes: u64,
     /// Refusals so far, with their reasons, so the host can name them in the
     /// error it reports (the guest only sees `HttpRequestDenied`).
@@ -158,9 +161,10 @@ pub struct PolicyHooks {
 }
 
 impl PolicyHooks {
-    pub fn new(policy: HttpPolicy, max_response_bytes: u64) -> Self {
+    pub fn new(policy: HttpPolicy, outbound: OutboundClient, max_response_bytes: u64) -> Self {
         Self {
             policy,
+            outbound,
             max_response_bytes,
             denials: Default::default(),
         }
@@ -187,6 +191,7 @@ impl WasiHttpHooks for PolicyHooks {
         _fut: Box<dyn std::future::Future<Output = Result<(), HttpError>> + Send>,
     ) -> ResponseFuture {
         let policy = self.policy.clone();
+        let outbound = self.outbound.clone();
         let denials = self.denials.clone();
         let max = self.max_response_bytes;
         Box::new(async move {
@@ -195,8 +200,10 @@ impl WasiHttpHooks for PolicyHooks {
                 denials.lock().expect("denials lock").push(reason);
                 return Err(HttpError::HttpRequestDenied);
             }
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            let response = outbound.send(request, options).await?;
             let response = response.map(|body| CappedBody::new(body, max).boxed_unsync());
+            // The pool drives the connection: nothing is left for the guest to await.
+            let io = async { Ok(()) };
             Ok((
                 response,
                 Box::new(io) as Box<dyn std::future::Future<Output = _> + Send>,

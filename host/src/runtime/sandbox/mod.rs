@@ -1,15 +1,18 @@
 //! The sandbox one plugin instance runs in, composed from independent
-//! policies: outbound HTTP, the filesystem preopen, and resource limits.
+//! policies: outbound HTTP (and the client it goes out through), the
+//! filesystem preopen, and resource limits.
 
 pub mod fs_policy;
 pub mod http_policy;
 pub mod limits;
+pub mod outbound;
 
 use std::path::PathBuf;
 
 pub use fs_policy::LocalRoots;
 pub use http_policy::HttpPolicy;
 pub use limits::SandboxLimits;
+pub use outbound::OutboundClient;
 
 use super::contract::{Capability, ProviderInfo};
 
@@ -17,6 +20,8 @@ use super::contract::{Capability, ProviderInfo};
 #[derive(Debug, Clone, Default)]
 pub struct SandboxPolicy {
     pub http: HttpPolicy,
+    /// The connection pool allowed requests go out through.
+    pub outbound: OutboundClient,
     /// Host folder mounted read-only at `/` inside the sandbox.
     pub local_root: Option<PathBuf>,
     pub limits: SandboxLimits,
@@ -27,6 +32,7 @@ impl SandboxPolicy {
     pub fn locked_down(limits: SandboxLimits) -> Self {
         Self {
             http: HttpPolicy::deny_all(),
+            outbound: OutboundClient::default(),
             local_root: None,
             limits,
         }
@@ -39,6 +45,7 @@ impl SandboxPolicy {
         info: &ProviderInfo,
         config: &serde_json::Value,
         roots: &LocalRoots,
+        outbound: &OutboundClient,
         limits: SandboxLimits,
     ) -> Result<Self, String> {
         let endpoint = match config.get("endpoint_url") {
@@ -59,6 +66,7 @@ impl SandboxPolicy {
         };
         Ok(Self {
             http,
+            outbound: outbound.clone(),
             local_root,
             limits,
         })
