@@ -18,10 +18,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
+use redb::{Builder, Database, Durability, ReadTransaction, ReadableDatabase, WriteTransaction};
 
 use self::tables::{
-    Fail, TxResult, ALL_RECORD_TABLES, API_KEYS, CONNECTIONS, LOCK_TOKENS, NAMESPACES, SYNC_CONFIGS,
+    Fail, TxResult, ALL_RECORD_TABLES, API_KEYS, CONNECTIONS, JOB_COUNTS, LOCK_TOKENS, NAMESPACES,
+    SYNC_CONFIGS,
 };
 use super::sealing::Sealer;
 use super::{
@@ -35,6 +36,11 @@ use crate::model::{
 
 /// The field a stored connection's `provider_config` is replaced by.
 const SEALED_FIELD: &str = "sealed";
+
+/// redb's page cache. Its default (1 GiB) keeps every page the server ever
+/// touched, so the server's memory grew with the database; B-tree inner pages
+/// stay hot in this much, and the rest comes from the OS page cache.
+const CACHE_BYTES: usize = 32 << 20;
 
 /// [`Store`] on a redb database file.
 pub struct EmbeddedStore {
@@ -56,15 +62,19 @@ impl EmbeddedStore {
         if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let db = Database::create(path).map_err(|e| {
-            anyhow::anyhow!("cannot open the store database {}: {e}", path.display())
-        })?;
+        let db = Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(|e| {
+                anyhow::anyhow!("cannot open the store database {}: {e}", path.display())
+            })?;
         // Create every table once, so read transactions can always open them.
         let txn = db.begin_write()?;
         for table in ALL_RECORD_TABLES {
             txn.open_table(*table)?;
         }
         txn.open_table(LOCK_TOKENS)?;
+        txn.open_table(JOB_COUNTS)?;
         txn.commit()?;
         Ok(Self {
             db: Arc::new(db),
@@ -73,15 +83,45 @@ impl EmbeddedStore {
     }
 
     /// Runs `work` in one write transaction on a blocking thread; commits only
-    /// if it succeeds.
+    /// if it succeeds, and returns once the commit is on disk.
     async fn write<T, F>(&self, operation: &'static str, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&WriteTransaction) -> TxResult<T> + Send + 'static,
+    {
+        self.write_with(Durability::Immediate, operation, work)
+            .await
+    }
+
+    /// [`Self::write`] for a run's page writes (objects, batches), which reach
+    /// the disk with the next durable commit — at the latest the page's
+    /// checkpoint, right after them — instead of each paying its own sync.
+    /// A crash before that loses the page's writes together with its
+    /// checkpoint: the resumed run lists the page again and writes it again,
+    /// exactly as after a crash between the writes.
+    async fn write_page<T, F>(&self, operation: &'static str, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&WriteTransaction) -> TxResult<T> + Send + 'static,
+    {
+        self.write_with(Durability::None, operation, work).await
+    }
+
+    async fn write_with<T, F>(
+        &self,
+        durability: Durability,
+        operation: &'static str,
+        work: F,
+    ) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&WriteTransaction) -> TxResult<T> + Send + 'static,
     {
         let db = Arc::clone(&self.db);
         tokio::task::spawn_blocking(move || -> TxResult<T> {
-            let txn = db.begin_write()?;
+            let mut txn = db.begin_write()?;
+            txn.set_durability(durability)
+                .map_err(|e| Fail::Backend(e.to_string()))?;
             let out = work(&txn)?;
             txn.commit()?;
             Ok(out)
@@ -402,7 +442,7 @@ impl Store for EmbeddedStore {
         skip_duplicates: bool,
     ) -> StoreResult<Vec<UpsertOutcome>> {
         let fence = fence.clone();
-        self.write("upsert_objects", move |txn| {
+        self.write_page("upsert_objects", move |txn| {
             objects::upsert(txn, &fence, candidates, skip_duplicates)
         })
         .await
@@ -451,7 +491,7 @@ impl Store for EmbeddedStore {
 
     async fn create_batches(&self, fence: &Fence, batches: &[Batch]) -> StoreResult<()> {
         let (fence, batches) = (fence.clone(), batches.to_vec());
-        self.write("create_batches", move |txn| {
+        self.write_page("create_batches", move |txn| {
             batches
                 .iter()
                 .try_for_each(|batch| objects::create_batch(txn, &fence, batch))

@@ -1,8 +1,10 @@
 //! Objects and batches: the idempotent upsert, the listings, reconciliation.
 //!
-//! An object lives in four tables, always written together: the key-ordered
-//! record ([`OBJECTS`]), the id index, the dedup index on its source, and the
-//! per-config index whose value is the last job that saw it.
+//! An object lives in five tables, always written together: the key-ordered
+//! record ([`OBJECTS`]), the id index, the dedup index on its source, the
+//! per-config index whose value is the last job that saw it, and the batch
+//! of its current version ([`OBJECT_BATCHES`]). Marking an object seen and
+//! putting it in a batch write those small rows, never the record.
 
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
@@ -53,12 +55,25 @@ fn with_last_seen<T: ReadableTable<&'static str, &'static [u8]>>(
     Ok(object)
 }
 
-/// The four object tables of a write transaction.
+/// Fills in `batch_id`, which lives in [`OBJECT_BATCHES`] (a record written
+/// before that table existed may still carry its own).
+fn with_batch<T: ReadableTable<&'static str, &'static [u8]>>(
+    batches: &T,
+    mut object: Object,
+) -> TxResult<Object> {
+    if let Some(batch_id) = get_text(batches, &id_key(&object.bucket_id, &object.object_id))? {
+        object.batch_id = Some(batch_id);
+    }
+    Ok(object)
+}
+
+/// The five object tables of a write transaction.
 pub(super) struct ObjectTables<'txn> {
     objects: RecordTable<'txn>,
     ids: RecordTable<'txn>,
     sources: RecordTable<'txn>,
     configs: RecordTable<'txn>,
+    batches: RecordTable<'txn>,
 }
 
 impl<'txn> ObjectTables<'txn> {
@@ -68,6 +83,7 @@ impl<'txn> ObjectTables<'txn> {
             ids: txn.open_table(OBJECT_IDS)?,
             sources: txn.open_table(OBJECT_SOURCES)?,
             configs: txn.open_table(OBJECT_CONFIGS)?,
+            batches: txn.open_table(OBJECT_BATCHES)?,
         })
     }
 
@@ -76,6 +92,15 @@ impl<'txn> ObjectTables<'txn> {
             Some(object_id) => load(&self.objects, &self.ids, &candidate.bucket_id, &object_id),
             None => Ok(None),
         }
+    }
+
+    /// Whether the object's current version is in a batch.
+    fn is_batched(&self, object: &Object) -> TxResult<bool> {
+        Ok(object.batch_id.is_some()
+            || self
+                .batches
+                .get(id_key(&object.bucket_id, &object.object_id).as_str())?
+                .is_some())
     }
 
     /// Writes the object and all its index entries.
@@ -97,8 +122,9 @@ impl<'txn> ObjectTables<'txn> {
     /// Removes the object and all its index entries.
     pub(super) fn remove(&mut self, object: &Object) -> TxResult<()> {
         self.objects.remove(record_key(object).as_str())?;
-        self.ids
-            .remove(id_key(&object.bucket_id, &object.object_id).as_str())?;
+        let id = id_key(&object.bucket_id, &object.object_id);
+        self.ids.remove(id.as_str())?;
+        self.batches.remove(id.as_str())?;
         self.configs.remove(config_key(object).as_str())?;
         remove_source_if_points_at(&mut self.sources, object)
     }
@@ -110,10 +136,13 @@ impl<'txn> ObjectTables<'txn> {
             ids,
             sources,
             configs,
+            batches,
         } = self;
         remove_prefix(objects, &prefix(&[bucket_id]), |_, value| {
             let object: Object = from_json(value)?;
-            ids.remove(id_key(&object.bucket_id, &object.object_id).as_str())?;
+            let id = id_key(&object.bucket_id, &object.object_id);
+            ids.remove(id.as_str())?;
+            batches.remove(id.as_str())?;
             configs.remove(config_key(&object).as_str())?;
             remove_source_if_points_at(sources, &object)
         })
@@ -152,7 +181,7 @@ pub(super) fn upsert(
                 &candidate.sync_job_id,
             )?;
             outcomes.push(UpsertOutcome::Unchanged {
-                batched: existing.batch_id.is_some(),
+                batched: tables.is_batched(&existing)?,
                 object_id: existing.object_id,
             });
             continue;
@@ -167,6 +196,11 @@ pub(super) fn upsert(
             || config_key(&existing) != config_key(&updated)
         {
             tables.remove(&existing)?;
+        } else {
+            // A new version needs a new batch.
+            tables
+                .batches
+                .remove(id_key(&updated.bucket_id, &updated.object_id).as_str())?;
         }
         tables.write(&updated)?;
         outcomes.push(UpsertOutcome::Updated(updated));
@@ -182,8 +216,9 @@ pub(super) fn get(
     let objects = txn.open_table(OBJECTS)?;
     let ids = txn.open_table(OBJECT_IDS)?;
     let configs = txn.open_table(OBJECT_CONFIGS)?;
+    let batches = txn.open_table(OBJECT_BATCHES)?;
     load(&objects, &ids, bucket_id, object_id)?
-        .map(|object| with_last_seen(&configs, object))
+        .map(|object| with_batch(&batches, with_last_seen(&configs, object)?))
         .transpose()
 }
 
@@ -195,6 +230,7 @@ pub(super) fn list(
 ) -> TxResult<Paged<Object>> {
     let objects = txn.open_table(OBJECTS)?;
     let configs = txn.open_table(OBJECT_CONFIGS)?;
+    let batches = txn.open_table(OBJECT_BATCHES)?;
     let key_prefix = filter.key_prefix.as_deref().unwrap_or("");
     let mut items = Vec::new();
     let total;
@@ -214,7 +250,7 @@ pub(super) fn list(
                 let record = &index_key[scope.len()..];
                 if let Some(mut object) = get_json::<_, Object>(&objects, record)? {
                     object.last_seen_job_id = text(&last_seen)?;
-                    items.push(object);
+                    items.push(with_batch(&batches, object)?);
                 }
             }
         }
@@ -228,7 +264,8 @@ pub(super) fn list(
             )?;
             total = count;
             for (_, value) in window {
-                items.push(with_last_seen(&configs, from_json(&value)?)?);
+                let object = with_last_seen(&configs, from_json(&value)?)?;
+                items.push(with_batch(&batches, object)?);
             }
         }
     }
@@ -259,6 +296,7 @@ pub(super) fn delete_not_seen_by(
         mut ids,
         mut sources,
         mut configs,
+        mut batches,
     } = ObjectTables::open(txn)?;
     let scope = prefix(&[&fence.sync_config_id]);
     remove_where(
@@ -272,13 +310,16 @@ pub(super) fn delete_not_seen_by(
             };
             let object: Object = from_json(&value)?;
             objects.remove(record)?;
-            ids.remove(id_key(&object.bucket_id, &object.object_id).as_str())?;
+            let id = id_key(&object.bucket_id, &object.object_id);
+            ids.remove(id.as_str())?;
+            batches.remove(id.as_str())?;
             remove_source_if_points_at(&mut sources, &object)
         },
     )
 }
 
-/// Stores the batch and sets `batch_id` on its objects.
+/// Stores the batch and records it as the batch of its (still existing)
+/// objects: one short row each, the records are not touched.
 pub(super) fn create_batch(txn: &WriteTransaction, fence: &Fence, batch: &Batch) -> TxResult<()> {
     check_fence(txn, fence)?;
     put_json(
@@ -286,12 +327,12 @@ pub(super) fn create_batch(txn: &WriteTransaction, fence: &Fence, batch: &Batch)
         &key(&[&batch.bucket_id, &batch.batch_id]),
         batch,
     )?;
-    let mut objects = txn.open_table(OBJECTS)?;
     let ids = txn.open_table(OBJECT_IDS)?;
+    let mut batches = txn.open_table(OBJECT_BATCHES)?;
     for object_id in &batch.object_ids {
-        if let Some(mut object) = load(&objects, &ids, &batch.bucket_id, object_id)? {
-            object.batch_id = Some(batch.batch_id.clone());
-            put_json(&mut objects, &record_key(&object), &object)?;
+        let id = id_key(&batch.bucket_id, object_id);
+        if ids.get(id.as_str())?.is_some() {
+            put_text(&mut batches, &id, &batch.batch_id)?;
         }
     }
     Ok(())

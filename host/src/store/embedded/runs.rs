@@ -102,11 +102,30 @@ fn status_key(status: JobStatus, sync_job_id: &str) -> String {
     key(&[status.as_str(), sync_job_id])
 }
 
-/// The three job tables of a write transaction.
+/// The number of jobs of a config: counted (once) when a store written
+/// before [`JOB_COUNTS`] existed has no entry yet.
+fn job_count<C, J>(counts: &C, jobs: &J, sync_config_id: &str) -> TxResult<u64>
+where
+    C: ReadableTable<&'static str, u64>,
+    J: ReadableTable<&'static str, &'static [u8]>,
+{
+    if let Some(count) = counts.get(sync_config_id)? {
+        return Ok(count.value());
+    }
+    let mut count = 0;
+    scan(jobs, &prefix(&[sync_config_id]), false, |_, _| {
+        count += 1;
+        Ok(Flow::Continue)
+    })?;
+    Ok(count)
+}
+
+/// The job tables of a write transaction.
 pub(super) struct JobTables<'txn> {
     jobs: RecordTable<'txn>,
     ids: RecordTable<'txn>,
     statuses: RecordTable<'txn>,
+    counts: redb::Table<'txn, &'static str, u64>,
 }
 
 impl<'txn> JobTables<'txn> {
@@ -115,14 +134,32 @@ impl<'txn> JobTables<'txn> {
             jobs: txn.open_table(JOBS)?,
             ids: txn.open_table(JOB_IDS)?,
             statuses: txn.open_table(JOB_STATUSES)?,
+            counts: txn.open_table(JOB_COUNTS)?,
         })
+    }
+
+    /// Adds `delta` (±1) to the job count of a config.
+    fn count(&mut self, sync_config_id: &str, delta: i64) -> TxResult<()> {
+        let count = job_count(&self.counts, &self.jobs, sync_config_id)?;
+        self.counts
+            .insert(sync_config_id, count.saturating_add_signed(delta))?;
+        Ok(())
     }
 
     /// Writes the whole job, moving its index entries if needed. A stored
     /// cancel request is kept.
     pub(super) fn put(&mut self, job: &SyncJob) -> TxResult<()> {
         let mut merged = None;
-        if let Some(old_config) = get_text(&self.ids, &job.sync_job_id)? {
+        let old_config = get_text(&self.ids, &job.sync_job_id)?;
+        if old_config.as_deref() != Some(job.sync_config_id.as_str()) {
+            // Counted before the write, while the scan fallback still sees
+            // the config's jobs as they were.
+            self.count(&job.sync_config_id, 1)?;
+            if let Some(old_config) = &old_config {
+                self.count(old_config, -1)?;
+            }
+        }
+        if let Some(old_config) = old_config {
             let old_key = key(&[&old_config, &job.sync_job_id]);
             if let Some(old) = get_json::<_, SyncJob>(&self.jobs, &old_key)? {
                 self.statuses
@@ -158,7 +195,9 @@ impl<'txn> JobTables<'txn> {
             jobs,
             ids,
             statuses,
+            counts,
         } = self;
+        counts.remove(sync_config_id)?;
         remove_prefix(jobs, &prefix(&[sync_config_id]), |_, value| {
             let job: SyncJob = from_json(value)?;
             ids.remove(job.sync_job_id.as_str())?;
@@ -218,17 +257,20 @@ pub(super) fn list_jobs(
     sync_config_id: &str,
     request: PageRequest,
 ) -> TxResult<Paged<SyncJob>> {
-    let (window, total) = page(
-        &txn.open_table(JOBS)?,
-        &prefix(&[sync_config_id]),
-        true,
-        request.offset,
-        request.limit,
-    )?;
-    let items = window
-        .iter()
-        .map(|(_, value)| from_json(value))
-        .collect::<TxResult<_>>()?;
+    let jobs = txn.open_table(JOBS)?;
+    let total = job_count(&txn.open_table(JOB_COUNTS)?, &jobs, sync_config_id)?;
+    // Newest first: only as far as the window reaches.
+    let (mut seen, mut items) = (0u64, Vec::new());
+    scan(&jobs, &prefix(&[sync_config_id]), true, |_, value| {
+        if seen >= request.offset.saturating_add(request.limit) {
+            return Ok(Flow::Stop);
+        }
+        if seen >= request.offset {
+            items.push(from_json(value)?);
+        }
+        seen += 1;
+        Ok(Flow::Continue)
+    })?;
     Ok(Paged { items, total })
 }
 

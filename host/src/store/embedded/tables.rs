@@ -55,6 +55,10 @@ pub(super) const OBJECT_SOURCES: Def = TableDefinition::new("object_sources");
 /// the per-config listing and the reconciliation marks. Without its first
 /// part, the key is the object's key in [`OBJECTS`].
 pub(super) const OBJECT_CONFIGS: Def = TableDefinition::new("object_configs");
+/// `bucket_id \0 object_id -> batch_id`: the batch of an object's current
+/// version. Kept apart from the record so that flushing a batch writes one
+/// short row per object instead of rewriting every record.
+pub(super) const OBJECT_BATCHES: Def = TableDefinition::new("object_batches");
 /// `bucket_id \0 batch_id -> Batch` (batch ids sort by creation).
 pub(super) const BATCHES: Def = TableDefinition::new("batches");
 /// `sync_config_id \0 key -> DlqEntry`
@@ -66,6 +70,10 @@ pub(super) const LOCKS: Def = TableDefinition::new("locks");
 /// `sync_config_id -> last fencing token issued`. Never decreases, never deleted.
 pub(super) const LOCK_TOKENS: TableDefinition<'static, &'static str, u64> =
     TableDefinition::new("lock_tokens");
+/// `sync_config_id -> number of its jobs`, so a page of a config's jobs
+/// (the newest, mostly) does not count its whole history.
+pub(super) const JOB_COUNTS: TableDefinition<'static, &'static str, u64> =
+    TableDefinition::new("job_counts");
 
 pub(super) const ALL_RECORD_TABLES: &[Def] = &[
     NAMESPACES,
@@ -85,6 +93,7 @@ pub(super) const ALL_RECORD_TABLES: &[Def] = &[
     OBJECT_IDS,
     OBJECT_SOURCES,
     OBJECT_CONFIGS,
+    OBJECT_BATCHES,
     BATCHES,
     DEAD_LETTERS,
     DEAD_LETTER_IDS,

@@ -1140,6 +1140,44 @@ async fn jobs_list_newest_first_and_by_status() {
         vec![done]
     );
     assert_eq!(table_len(&store, JOB_STATUSES), 5);
+
+    // The count is kept, not scanned; a store without one (written before
+    // counts existed) counts once and goes on from there.
+    let txn = store.db.begin_write().unwrap();
+    txn.open_table(JOB_COUNTS)
+        .unwrap()
+        .remove(config.sync_config_id.as_str())
+        .unwrap();
+    txn.commit().unwrap();
+    store.create_job(&job(&config)).await.unwrap();
+    let newest = store
+        .list_jobs(
+            &config.sync_config_id,
+            PageRequest {
+                offset: 0,
+                limit: 1,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(newest.total, 6);
+    assert_eq!(newest.items.len(), 1);
+    store
+        .delete_sync_config(&config.sync_config_id)
+        .await
+        .unwrap();
+    assert_eq!(table_len(&store, JOBS), 0);
+    assert_eq!(
+        store
+            .db
+            .begin_read()
+            .unwrap()
+            .open_table(JOB_COUNTS)
+            .unwrap()
+            .len()
+            .unwrap(),
+        0
+    );
 }
 
 #[tokio::test]
@@ -1192,6 +1230,40 @@ async fn batches_mark_their_objects_and_list_oldest_first() {
             .unwrap();
         assert_eq!(object.batch_id.as_ref(), Some(&batches[n / 2].batch_id));
     }
+    let objects = store
+        .list_objects(&bucket.bucket_id, &ObjectFilter::default(), all())
+        .await
+        .unwrap();
+    assert!(objects.items.iter().all(|o| o.batch_id.is_some()));
+    // Batching wrote one row per object, not the records.
+    assert_eq!(table_len(&store, OBJECT_BATCHES), 4);
+
+    // Seen again unchanged: already batched. Changed: a new version that is
+    // in no batch yet.
+    let again = store
+        .upsert_objects(
+            &fence,
+            vec![
+                candidate(&config, "job_2", "0", "e"),
+                candidate(&config, "job_2", "1", "changed"),
+            ],
+            true,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        &again[0],
+        UpsertOutcome::Unchanged { batched: true, .. }
+    ));
+    assert!(matches!(&again[1], UpsertOutcome::Updated(o) if o.batch_id.is_none()));
+    let updated = store
+        .get_object(&bucket.bucket_id, &ids[1])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((updated.version, updated.batch_id), (2, None));
+    assert_eq!(table_len(&store, OBJECT_BATCHES), 3);
+
     let listed = store
         .list_batches(&bucket.bucket_id, &BatchFilter::default(), all())
         .await
