@@ -12,10 +12,9 @@ fn list_shows_default_plugins_with_versions_and_schemas() {
         .iter()
         .map(|p| p["provider_id"].as_str().unwrap())
         .collect();
-    assert!(
-        ids.contains(&"local") && ids.contains(&"synthetic"),
-        "{ids:?}"
-    );
+    for provider in ["local", "synthetic", "s3", "gcs", "azure_blob"] {
+        assert!(ids.contains(&provider), "{provider} missing from {ids:?}");
+    }
     assert!(
         !ids.contains(&"misbehaving"),
         "test plugins must stay out of the default set"
@@ -46,6 +45,23 @@ fn list_shows_default_plugins_with_versions_and_schemas() {
         synthetic["config_schema"]["properties"]["count"].is_object(),
         "{synthetic}"
     );
+    // The cloud connectors describe their credentials.
+    for (provider, fields) in [
+        ("s3", &["credentials", "region", "endpoint_url"][..]),
+        ("gcs", &["credentials", "endpoint_url"][..]),
+        ("azure_blob", &["account_name", "account_key", "sas_token"][..]),
+    ] {
+        let plugin = plugins
+            .iter()
+            .find(|p| p["provider_id"] == provider)
+            .unwrap();
+        for field in fields {
+            assert!(
+                plugin["config_schema"]["properties"][field].is_object(),
+                "{provider} has no {field}: {plugin}"
+            );
+        }
+    }
 
     // The text listing shows the same, schema included.
     let text = stdout(&run_ok(tributary(data.path()).args(["plugin", "list"])));
@@ -59,10 +75,21 @@ fn list_shows_default_plugins_with_versions_and_schemas() {
 #[test]
 fn second_start_loads_compiled_plugins_from_cache() {
     let data = tempfile::tempdir().unwrap();
+    let installed = std::fs::read_dir(plugins_dir())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension() == Some("wasm".as_ref()))
+        .count();
+    assert!(installed >= 5, "{installed} plugins in plugins/dist");
     let first = stderr(&run_ok(tributary(data.path()).args(["plugin", "list"])));
-    assert!(first.contains("(2 compiled, 0 from cache)"), "{first}");
+    assert!(
+        first.contains(&format!("({installed} compiled, 0 from cache)")),
+        "{first}"
+    );
     let second = stderr(&run_ok(tributary(data.path()).args(["plugin", "list"])));
-    assert!(second.contains("(0 compiled, 2 from cache)"), "{second}");
+    assert!(
+        second.contains(&format!("(0 compiled, {installed} from cache)")),
+        "{second}"
+    );
     assert!(
         second.contains("loaded precompiled plugin from cache"),
         "{second}"
