@@ -10,6 +10,8 @@
 //! Keys are passed as arguments, not `KEYS`: the store targets a single Redis
 //! (or a primary with replicas), not Redis Cluster.
 
+use std::collections::HashMap;
+
 use redis::{Script, Value};
 
 use crate::store::{Fence, StoreError};
@@ -78,12 +80,23 @@ impl From<StoreError> for ApplyError {
     }
 }
 
+/// Commands whose arguments after the key are a list of independent items
+/// (fields with values, members with scores), so two of them on one key can
+/// be one command.
+const VARIADIC: &[&str] = &["HSET", "HDEL", "ZADD", "ZREM", "SADD", "SREM"];
+
+/// The most parts one merged command gets: Lua's `unpack` stops at 8000.
+const MAX_PARTS: usize = 4000;
+
 /// One atomic write under construction.
 #[derive(Debug, Default)]
 pub(crate) struct Change {
     fence: Option<(String, Fence)>,
     checks: Vec<Check>,
     commands: Vec<Vec<String>>,
+    /// The last command on each key, which a following write of the same
+    /// kind to that key joins.
+    last_on_key: HashMap<String, usize>,
 }
 
 impl Change {
@@ -132,13 +145,33 @@ impl Change {
         self
     }
 
-    /// Adds a command (`["HSET", key, field, value]`).
+    /// Adds a command (`["HSET", key, field, value]`). A write that follows
+    /// one of the same kind on the same key, with no other command on that
+    /// key in between, joins it: a page of objects then costs a few
+    /// variadic commands instead of several per object. The order of the
+    /// commands on each key is kept, and every command is a blind write, so
+    /// the result is the same.
     pub(crate) fn command<S: Into<String>>(
         &mut self,
         parts: impl IntoIterator<Item = S>,
     ) -> &mut Self {
-        self.commands
-            .push(parts.into_iter().map(Into::into).collect());
+        let parts: Vec<String> = parts.into_iter().map(Into::into).collect();
+        let Some(key) = parts.get(1) else {
+            self.commands.push(parts);
+            return self;
+        };
+        if let Some(&last) = self.last_on_key.get(key) {
+            let previous = &mut self.commands[last];
+            if previous[0] == parts[0]
+                && VARIADIC.contains(&parts[0].as_str())
+                && previous.len() + parts.len() - 2 <= MAX_PARTS
+            {
+                previous.extend(parts.into_iter().skip(2));
+                return self;
+            }
+        }
+        self.last_on_key.insert(key.clone(), self.commands.len());
+        self.commands.push(parts);
         self
     }
 
@@ -253,4 +286,59 @@ where
     Err(StoreError::Backend(format!(
         "{operation}: gave up after {CONFLICT_RETRIES} conflicting concurrent writes"
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commands(change: &Change) -> Vec<String> {
+        change.commands.iter().map(|c| c.join(" ")).collect()
+    }
+
+    #[test]
+    fn writes_of_one_kind_to_one_key_join() {
+        let mut change = Change::new();
+        change
+            .command(["HSET", "objects", "o1", "{1}"])
+            .command(["ZADD", "keys", "0", "a"])
+            .command(["HSET", "objects", "o2", "{2}"])
+            .command(["ZADD", "keys", "0", "b"])
+            .command(["XADD", "stream", "*", "n", "1"])
+            .command(["XADD", "stream", "*", "n", "2"]);
+        assert_eq!(
+            commands(&change),
+            [
+                "HSET objects o1 {1} o2 {2}",
+                "ZADD keys 0 a 0 b",
+                "XADD stream * n 1",
+                "XADD stream * n 2",
+            ]
+        );
+    }
+
+    #[test]
+    fn another_command_on_the_key_keeps_the_order() {
+        let mut change = Change::new();
+        change
+            .command(["HSET", "seen", "o1", "job1"])
+            .command(["HDEL", "seen", "o1"])
+            .command(["HSET", "seen", "o1", "job2"]);
+        assert_eq!(
+            commands(&change),
+            ["HSET seen o1 job1", "HDEL seen o1", "HSET seen o1 job2"]
+        );
+    }
+
+    #[test]
+    fn a_joined_command_stays_within_what_lua_can_unpack() {
+        let mut change = Change::new();
+        for i in 0..5000 {
+            change.command(["HSET", "objects", &format!("o{i}"), "{}"]);
+        }
+        assert!(change.commands.len() > 1);
+        assert!(change.commands.iter().all(|c| c.len() <= MAX_PARTS));
+        let fields: usize = change.commands.iter().map(|c| (c.len() - 2) / 2).sum();
+        assert_eq!(fields, 5000);
+    }
 }
