@@ -49,7 +49,10 @@ fn list_shows_default_plugins_with_versions_and_schemas() {
     for (provider, fields) in [
         ("s3", &["credentials", "region", "endpoint_url"][..]),
         ("gcs", &["credentials", "endpoint_url"][..]),
-        ("azure_blob", &["account_name", "account_key", "sas_token"][..]),
+        (
+            "azure_blob",
+            &["account_name", "account_key", "sas_token"][..],
+        ),
     ] {
         let plugin = plugins
             .iter()
