@@ -461,7 +461,7 @@ pub(super) async fn create_batches(
         .map_err(super::runs::into_store_error)
 }
 
-/// `XADD` of one batch; the fields are documented in docs/batch-stream.md.
+/// `XADD` of one batch; the fields are documented in docs/distributed.md.
 fn stream_entry(stream: &str, batch: &Batch) -> StoreResult<Vec<String>> {
     Ok(vec![
         "XADD".into(),
