@@ -59,7 +59,7 @@ test: setup test-plugins
 # Formatting and lints, as CI would want them.
 lint:
     cargo fmt --all -- --check
-    cargo clippy -p tributary -p tributary-sdk -p tributary-e2e --all-targets -- -D warnings
+    cargo clippy -p tributary -p tributary-sdk -p tributary-e2e -p tributary-bench-native --all-targets -- -D warnings
     cargo clippy --target {{wasm_target}} {{ prepend("-p tributary-plugin-", default_plugins + " " + test_plugins) }} -- -D warnings
 
 # Benchmarks against the tools users would pick instead (`just bench --quick`: under 5 minutes).

@@ -18,7 +18,8 @@ impl AmzDate {
         Self::from_utc(UtcDateTime::now())
     }
 
-    /// The instant `seconds` after the Unix epoch.
+    /// The instant `seconds` after the Unix epoch (the tests' fixed clock).
+    #[cfg(test)]
     pub fn from_unix_seconds(seconds: i64) -> Self {
         Self::from_utc(UtcDateTime::from_unix_seconds(seconds))
     }
