@@ -31,7 +31,7 @@ impl BlobListing {
         let settings = Settings::parse(&request.config)?;
         let filters = FilterSet::for_request(request)?;
         let (container, source_prefix) = settings.locate(&request.source_path)?;
-        let prefix = narrowest_prefix(&source_prefix, &filters.include_prefix());
+        let prefix = filters.listing_prefix(&source_prefix);
         Ok(Self {
             service: BlobService::new(settings),
             container,
@@ -95,19 +95,6 @@ impl Listing for BlobListing {
         self.finished = listed.next_marker.is_none();
         self.marker.clone_from(&listed.next_marker);
         Ok(Some(page.finish(listed.next_marker)))
-    }
-}
-
-/// The prefix to list under: the deeper of the source path's prefix and the
-/// include patterns' literal prefix when one lies within the other; `None`
-/// when they are disjoint, so that nothing can match.
-fn narrowest_prefix(source: &str, include: &str) -> Option<String> {
-    if include.starts_with(source) {
-        Some(include.to_owned())
-    } else if source.starts_with(include) {
-        Some(source.to_owned())
-    } else {
-        None
     }
 }
 

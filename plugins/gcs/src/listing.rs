@@ -30,7 +30,7 @@ impl GcsListing {
         let settings = Settings::parse(&request.config)?;
         let source = SourcePath::parse(&request.source_path)?;
         let filters = FilterSet::for_request(request)?;
-        let prefix = narrowed_prefix(&source.prefix, &filters.include_prefix());
+        let prefix = filters.listing_prefix(&source.prefix);
         Ok(Self {
             storage: Storage::new(&settings)?,
             bucket: source.bucket,
@@ -84,42 +84,10 @@ impl Listing for GcsListing {
     }
 }
 
-/// The prefix to list: the longer of the source path's prefix and the include
-/// patterns' literal prefix when one extends the other; `None` when they
-/// diverge, since no name can start with both.
-pub fn narrowed_prefix(source_prefix: &str, include_prefix: &str) -> Option<String> {
-    if include_prefix.starts_with(source_prefix) {
-        Some(include_prefix.to_owned())
-    } else if source_prefix.starts_with(include_prefix) {
-        Some(source_prefix.to_owned())
-    } else {
-        None
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use tributary_sdk::Filters;
-
-    #[test]
-    fn the_longer_prefix_wins_and_disjoint_ones_list_nothing() {
-        assert_eq!(narrowed_prefix("", ""), Some(String::new()));
-        assert_eq!(narrowed_prefix("photos/", ""), Some("photos/".into()));
-        assert_eq!(
-            narrowed_prefix("", "photos/2024/"),
-            Some("photos/2024/".into())
-        );
-        assert_eq!(
-            narrowed_prefix("photos", "photos/2024/"),
-            Some("photos/2024/".into())
-        );
-        assert_eq!(
-            narrowed_prefix("photos/2024/x", "photos/"),
-            Some("photos/2024/x".into())
-        );
-        assert_eq!(narrowed_prefix("videos/", "photos/"), None);
-    }
 
     fn request(source_path: &str, include: &[&str]) -> ListRequest {
         ListRequest {

@@ -53,7 +53,7 @@ impl S3Listing {
         let settings = Settings::parse(&request.config)?;
         let (bucket, source_prefix) = split_source_path(&request.source_path)?;
         let filters = FilterSet::for_request(request)?;
-        let prefix = listing_prefix(&source_prefix, &filters.include_prefix());
+        let prefix = filters.listing_prefix(&source_prefix);
         let client = S3Client::new(&settings);
         let store_encodes_keys = match &prefix {
             Some(prefix) => probe_key_encoding(&client, &bucket, prefix)?,
@@ -222,18 +222,6 @@ impl Listing for S3Listing {
     }
 }
 
-/// Where to list: the longer of the source path's prefix and the include
-/// patterns' literal prefix, or `None` when neither lies within the other.
-fn listing_prefix(source_prefix: &str, include_prefix: &str) -> Option<String> {
-    if include_prefix.starts_with(source_prefix) {
-        Some(include_prefix.to_owned())
-    } else if source_prefix.starts_with(include_prefix) {
-        Some(source_prefix.to_owned())
-    } else {
-        None
-    }
-}
-
 /// Whether the store URL-encodes keys when asked to: a one-key listing
 /// under `prefix` with a `start-after` that encoding must change; the store
 /// echoes `start-after`, encoded or not.
@@ -269,22 +257,6 @@ fn store_encoded(encoding_type: Option<&str>, echoed: Option<&str>, sent: &str) 
 mod tests {
     use super::*;
     use tributary_sdk::encoding::percent_encode;
-
-    #[test]
-    fn the_listing_prefix_is_the_narrower_of_both() {
-        assert_eq!(listing_prefix("", ""), Some(String::new()));
-        assert_eq!(listing_prefix("photos/", ""), Some("photos/".into()));
-        assert_eq!(
-            listing_prefix("photos/", "photos/2024/"),
-            Some("photos/2024/".into())
-        );
-        assert_eq!(
-            listing_prefix("photos/2024/x", "photos/"),
-            Some("photos/2024/x".into())
-        );
-        assert_eq!(listing_prefix("", "docs/"), Some("docs/".into()));
-        assert_eq!(listing_prefix("photos/", "docs/"), None);
-    }
 
     #[test]
     fn the_probe_tells_encoding_stores_from_echoing_ones() {

@@ -294,6 +294,25 @@ impl FilterSet {
     pub fn include_prefix(&self) -> String {
         literal_prefix(&self.include_patterns)
     }
+
+    /// Where a provider listing under `source_prefix` (the prefix part of
+    /// the sync's source path) should start: the deeper of it and
+    /// [`Self::include_prefix`] when one lies within the other; `None` when
+    /// they diverge, since no name can start with both and nothing needs
+    /// listing.
+    pub fn listing_prefix(&self, source_prefix: &str) -> Option<String> {
+        narrower_prefix(source_prefix, &self.include_prefix())
+    }
+}
+
+fn narrower_prefix(source_prefix: &str, include_prefix: &str) -> Option<String> {
+    if include_prefix.starts_with(source_prefix) {
+        Some(include_prefix.to_owned())
+    } else if source_prefix.starts_with(include_prefix) {
+        Some(source_prefix.to_owned())
+    } else {
+        None
+    }
 }
 
 fn parse_mime_pattern(mime: &str) -> Result<MimePattern, ConnectorError> {
@@ -329,6 +348,32 @@ mod tests {
 
     fn strings(items: &[&str]) -> Vec<String> {
         items.iter().map(|item| item.to_string()).collect()
+    }
+
+    #[test]
+    fn the_listing_starts_at_the_deeper_prefix_and_disjoint_ones_list_nothing() {
+        let under = |include: &[&str], source: &str| {
+            set(Filters {
+                include_patterns: strings(include),
+                ..Filters::default()
+            })
+            .listing_prefix(source)
+        };
+        assert_eq!(under(&[], ""), Some(String::new()));
+        assert_eq!(under(&[], "photos/"), Some("photos/".into()));
+        assert_eq!(
+            under(&["photos/2024/*.jpg"], ""),
+            Some("photos/2024/".into())
+        );
+        assert_eq!(
+            under(&["photos/2024/*.jpg"], "photos"),
+            Some("photos/2024/".into())
+        );
+        assert_eq!(
+            under(&["photos/**"], "photos/2024/x"),
+            Some("photos/2024/x".into())
+        );
+        assert_eq!(under(&["photos/**"], "videos/"), None);
     }
 
     #[test]
