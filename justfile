@@ -48,13 +48,13 @@ build: setup
 # Where the test services and emulators are installed (outside the clone, reused).
 export TRIBUTARY_TOOLS := env_var_or_default("TRIBUTARY_TOOLS", env_var("HOME") / ".cache/tributary-tools")
 
-# Run every test: unit tests, the plugin runtime against real components, end-to-end tests of the
+# Run every test: unit tests (the plugins' too, natively), the plugin runtime against real components, end-to-end tests of the
 # binary on both stores. Installs Redis and the storage emulators; starts a private redis-server
 # (unless REDIS_URL is set) and stops it at the end.
 test: setup test-plugins
     scripts/install-test-services.sh
     cargo build -p tributary
-    scripts/with-redis.sh cargo test -p tributary-sdk -p tributary -p tributary-e2e
+    scripts/with-redis.sh cargo test -p tributary-sdk -p tributary -p tributary-e2e {{ prepend("-p tributary-plugin-", default_plugins) }}
 
 # Formatting and lints, as CI would want them.
 lint:
