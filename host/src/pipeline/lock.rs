@@ -74,6 +74,14 @@ impl LockGuard {
         self.lost.load(Ordering::SeqCst)
     }
 
+    /// Stops the heartbeat and hands over the lease, for the store step that
+    /// releases it together with the run's last writes
+    /// ([`Store::finish_run`]).
+    pub fn into_lease(self) -> LockLease {
+        self.heartbeat.abort();
+        self.lease
+    }
+
     /// Stops the heartbeat and releases the lock if still ours.
     pub async fn release(self) {
         self.heartbeat.abort();

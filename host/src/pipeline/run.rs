@@ -11,7 +11,7 @@ use crate::model::{
     now, Checkpoint, ErrorInfo, JobMetrics, JobStatus, SyncConfig, SyncJob, SyncMode,
 };
 use crate::runtime::contract::{FileEntry, ListRequest};
-use crate::store::{Fence, PageRequest, Store, StoreError, UpsertOutcome};
+use crate::store::{ConfigChange, Fence, PageRequest, Store, StoreError, UpsertOutcome};
 
 use super::batch::Batcher;
 use super::create::{candidate, ObjectOrigin};
@@ -166,9 +166,7 @@ async fn execute(app: &App, mut job: SyncJob, cancel: &CancelFlag) -> Option<Syn
     let fence = lock.fence();
     let mut run = Run::new(app, &config, &job);
     let outcome = run.execute(&mut job, &config, &fence, cancel, &lock).await;
-    let job = run.conclude(job, outcome, &fence).await;
-    lock.release().await;
-    job
+    run.conclude(job, outcome, lock).await
 }
 
 /// Records a failure that happened before the lock was taken.
@@ -598,12 +596,13 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// Records the end of the run on the job and the config.
+    /// Records the end of the run on the job and the config and releases the
+    /// lock, in one store step.
     async fn conclude(
         mut self,
         mut job: SyncJob,
         outcome: Result<(), Stop>,
-        fence: &Fence,
+        lock: LockGuard,
     ) -> Option<SyncJob> {
         let finished = now();
         let started = job.started_at.unwrap_or(finished);
@@ -624,8 +623,10 @@ impl<'a> Run<'a> {
             // A failed job keeps its checkpoint: it shows where the run stopped.
             job.checkpoint = None;
         }
-        let job = match self.store.update_job(&job, Some(fence)).await {
-            Ok(()) => job,
+        let lease = lock.into_lease();
+        let totals = self.config_totals(&job);
+        match self.store.finish_run(&job, &lease, totals).await {
+            Ok(()) => Some(job),
             Err(e @ StoreError::Fenced { .. }) => {
                 if let Ok(Some(holder)) = self.store.current_lock(&job.sync_config_id).await {
                     if holder.job_id == job.sync_job_id {
@@ -647,23 +648,25 @@ impl<'a> Run<'a> {
                     return None;
                 }
                 // The config's totals belong to the run that holds the lock.
-                return Some(job);
+                Some(job)
             }
             Err(e) => {
+                // Left open: the job is delivered again once the store answers.
                 tracing::error!(sync_job_id = %job.sync_job_id, "cannot record the job's end: {e}");
-                return None;
+                if let Err(e) = self.store.release_lock(&lease).await {
+                    tracing::error!(sync_config_id = %lease.sync_config_id, "releasing the lock failed: {e}");
+                }
+                None
             }
-        };
-        if let Err(e) = self.update_config_totals(&job).await {
-            tracing::error!(sync_config_id = %job.sync_config_id, "cannot update the config's totals: {e}");
         }
-        Some(job)
     }
 
-    async fn update_config_totals(&mut self, job: &SyncJob) -> Result<(), StoreError> {
+    /// What the finished `job` adds to its config: totals, last and next run,
+    /// failure count and, after a complete run, the incremental watermark.
+    fn config_totals(&self, job: &SyncJob) -> ConfigChange {
         let job = job.clone();
         let moves_watermark = job.only_keys.is_none() && !self.limit_reached;
-        let change = move |config: &mut SyncConfig| {
+        Box::new(move |config: &mut SyncConfig| {
             let m = &job.metrics;
             let t = &mut config.totals;
             t.total_files_discovered += m.files_discovered;
@@ -696,10 +699,6 @@ impl<'a> Run<'a> {
                 }
             }
             config.updated_at = now();
-        };
-        self.store
-            .modify_sync_config(&job.sync_config_id, Box::new(change))
-            .await?;
-        Ok(())
+        })
     }
 }

@@ -256,5 +256,16 @@ pub trait Store: Send + Sync + 'static {
     async fn renew_lock(&self, lease: &LockLease, ttl: Duration) -> StoreResult<bool>;
     /// Releases by compare-and-delete on the token; `false` if not held.
     async fn release_lock(&self, lease: &LockLease) -> StoreResult<bool>;
+    /// Closes a run in one atomic step: writes the job's final record,
+    /// applies `change` to its sync config (when that still exists) and
+    /// releases `lease`. So whoever sees the job final also sees the config's
+    /// totals and a free lock. Refused as [`StoreError::Fenced`], writing
+    /// nothing, once `lease` is no longer the live one.
+    async fn finish_run(
+        &self,
+        job: &SyncJob,
+        lease: &LockLease,
+        change: ConfigChange,
+    ) -> StoreResult<()>;
     async fn current_lock(&self, sync_config_id: &str) -> StoreResult<Option<LockLease>>;
 }

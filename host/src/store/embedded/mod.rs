@@ -580,6 +580,22 @@ impl Store for EmbeddedStore {
             .await
     }
 
+    async fn finish_run(
+        &self,
+        job: &SyncJob,
+        lease: &LockLease,
+        change: ConfigChange,
+    ) -> StoreResult<()> {
+        let job = job.clone();
+        let lease = lease.clone();
+        self.write("finish_run", move |txn| {
+            runs::update_job(txn, &job, Some(&Fence::from(&lease)))?;
+            catalog::modify_sync_config(txn, &job.sync_config_id, change)?;
+            runs::release_lock(txn, &lease).map(drop)
+        })
+        .await
+    }
+
     async fn current_lock(&self, sync_config_id: &str) -> StoreResult<Option<LockLease>> {
         self.lookup("current_lock", |txn| {
             runs::current_lock(txn, sync_config_id)

@@ -452,6 +452,56 @@ async fn a_page_of_a_thousand_candidates_is_one_call() {
     assert_eq!(table_len(&store, OBJECT_SOURCES), 1000);
 }
 
+/// Closing a run writes the final job, the config's edit and the lock's
+/// release together, and a run whose lease was taken over closes nothing.
+/// Shared with the Redis store's tests.
+pub(crate) async fn finishing_a_run_is_one_step(store: &impl Store) {
+    let (_, config) = setup(store).await;
+    let id = &config.sync_config_id;
+    let stale = lock(store, id, Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let holder = lock(store, id, MINUTE).await;
+    let mut run = job(&config);
+    store.create_job(&run).await.unwrap();
+    run.status = JobStatus::Failed;
+    let count_failure = || -> ConfigChange { Box::new(|c| c.consecutive_failures += 1) };
+
+    assert!(is_fenced(
+        store.finish_run(&run, &stale, count_failure()).await
+    ));
+    assert_eq!(
+        run_state(store, &run).await,
+        (JobStatus::Pending, 0, Some(holder.token)),
+        "a refused close wrote something"
+    );
+
+    store
+        .finish_run(&run, &holder, count_failure())
+        .await
+        .unwrap();
+    assert_eq!(run_state(store, &run).await, (JobStatus::Failed, 1, None));
+    // The lock is free for the next run at once.
+    assert!(lock(store, id, MINUTE).await.token > holder.token);
+}
+
+/// The stored job's status, its config's failure count and the lock's token.
+async fn run_state(store: &impl Store, run: &SyncJob) -> (JobStatus, u32, Option<u64>) {
+    let job = store.get_job(&run.sync_job_id).await.unwrap().unwrap();
+    let config = store.get_sync_config(&run.sync_config_id).await.unwrap();
+    let lock = store.current_lock(&run.sync_config_id).await.unwrap();
+    (
+        job.status,
+        config.unwrap().consecutive_failures,
+        lock.map(|l| l.token),
+    )
+}
+
+#[tokio::test]
+async fn finishing_a_run_is_atomic() {
+    let dir = TempDir::new().unwrap();
+    finishing_a_run_is_one_step(&open(&dir)).await;
+}
+
 #[tokio::test]
 async fn a_run_that_lost_its_lock_cannot_write() {
     let dir = TempDir::new().unwrap();

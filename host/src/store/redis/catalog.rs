@@ -240,7 +240,7 @@ pub(super) async fn delete_bucket(store: &RedisStore, bucket_id: &str) -> StoreR
 }
 
 /// Adds the writes of `new` (replacing `old`) to `change`.
-fn write_sync_config(
+pub(super) fn write_sync_config(
     store: &RedisStore,
     change: &mut Change,
     old: Option<&(String, SyncConfig)>,
@@ -272,7 +272,7 @@ fn write_sync_config(
     Ok(())
 }
 
-async fn read_sync_config(
+pub(super) async fn read_sync_config(
     store: &RedisStore,
     sync_config_id: &str,
 ) -> StoreResult<Option<(String, SyncConfig)>> {

@@ -488,6 +488,15 @@ impl Store for RedisStore {
         runs::release_lock(self, lease).await
     }
 
+    async fn finish_run(
+        &self,
+        job: &SyncJob,
+        lease: &LockLease,
+        change: ConfigChange,
+    ) -> StoreResult<()> {
+        runs::finish_run(self, job, lease, change).await
+    }
+
     async fn current_lock(&self, sync_config_id: &str) -> StoreResult<Option<LockLease>> {
         runs::current_lock(self, sync_config_id).await
     }

@@ -7,9 +7,9 @@ use redis::AsyncCommands;
 
 use super::apply::{backend, with_retries, Change};
 use super::keys::prefix_range;
-use super::{bound, from_json, to_json, RedisStore};
+use super::{bound, catalog, from_json, to_json, RedisStore};
 use crate::model::{DlqEntry, JobStatus, LockLease, SyncJob, Timestamp};
-use crate::store::{Fence, JobChange, LockAttempt, PageRequest, Paged, StoreResult};
+use crate::store::{ConfigChange, Fence, JobChange, LockAttempt, PageRequest, Paged, StoreResult};
 
 // Locks.
 
@@ -200,6 +200,33 @@ pub(super) async fn put_job(
             None => Change::new(),
         };
         write_job(store, &mut change, old.as_deref(), job)?;
+        store.apply(&change).await
+    })
+    .await
+}
+
+/// The final job record, the config edit and the lease's release, as one
+/// fenced script: the fence check makes the `DEL` a compare-and-delete.
+pub(super) async fn finish_run(
+    store: &RedisStore,
+    job: &SyncJob,
+    lease: &LockLease,
+    edit: ConfigChange,
+) -> StoreResult<()> {
+    let edit = &edit;
+    let lock_key = store.keys.lock(&lease.sync_config_id);
+    let lock_key = &lock_key;
+    with_retries("finish a run", || async move {
+        let old_job = store.hget(&store.keys.jobs(), &job.sync_job_id).await?;
+        let old_config = catalog::read_sync_config(store, &job.sync_config_id).await?;
+        let mut change = Change::fenced(lock_key.clone(), &Fence::from(lease));
+        write_job(store, &mut change, old_job.as_deref(), job)?;
+        if let Some(old_config) = &old_config {
+            let mut config = old_config.1.clone();
+            edit(&mut config);
+            catalog::write_sync_config(store, &mut change, Some(old_config), &config)?;
+        }
+        change.command(["DEL", lock_key]);
         store.apply(&change).await
     })
     .await

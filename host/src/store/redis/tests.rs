@@ -9,8 +9,8 @@ use ::redis::AsyncCommands;
 use super::{RedisSettings, RedisStore};
 use crate::model::*;
 use crate::store::embedded::tests::{
-    all, candidate, dead_letter, is_already_exists, is_fenced, job, keys, lock, new_bucket,
-    new_connection, new_namespace, sealer, setup, MINUTE,
+    all, candidate, dead_letter, finishing_a_run_is_one_step, is_already_exists, is_fenced, job,
+    keys, lock, new_bucket, new_connection, new_namespace, sealer, setup, MINUTE,
 };
 use crate::store::*;
 
@@ -218,6 +218,11 @@ async fn a_run_that_lost_its_lock_cannot_write() {
         store.current_lock(&config.sync_config_id).await.unwrap(),
         None
     );
+}
+
+#[tokio::test]
+async fn finishing_a_run_is_atomic() {
+    finishing_a_run_is_one_step(&open().await).await;
 }
 
 #[tokio::test]
