@@ -34,7 +34,14 @@ async fn validate(
     plugin: &Plugin,
     behavior: &str,
 ) -> (Result<String, PluginError>, Duration) {
-    let config = serde_json::json!({ "behavior": behavior });
+    validate_with(runtime, plugin, serde_json::json!({ "behavior": behavior })).await
+}
+
+async fn validate_with(
+    runtime: &Runtime,
+    plugin: &Plugin,
+    config: serde_json::Value,
+) -> (Result<String, PluginError>, Duration) {
     let policy = runtime.policy_for(plugin, &config).unwrap();
     let started = Instant::now();
     let result = plugin.validate(&config, &policy).await;
@@ -89,6 +96,32 @@ async fn a_request_to_an_undeclared_host_is_refused() {
         }
         other => panic!("expected HostNotAllowed, got {other:?}"),
     }
+    assert!(elapsed < BUDGET, "{elapsed:?}");
+    assert_still_serving(&runtime, &plugin).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_name_that_resolves_to_loopback_is_never_connected() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (runtime, plugin) = misbehaving().await;
+    let config = serde_json::json!({ "behavior": "loopback_by_name", "port": port });
+    let (result, elapsed) = validate_with(&runtime, &plugin, config).await;
+    match result.unwrap_err() {
+        PluginError::HostNotAllowed { reason, .. } => {
+            assert!(
+                reason.contains("localhost resolves to the non-public address"),
+                "{reason}"
+            );
+            assert!(reason.contains("endpoint_url"), "{reason}");
+        }
+        other => panic!("expected HostNotAllowed, got {other:?}"),
+    }
+    assert!(
+        matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the plugin reached the loopback listener"
+    );
     assert!(elapsed < BUDGET, "{elapsed:?}");
     assert_still_serving(&runtime, &plugin).await;
 }

@@ -2,8 +2,9 @@
 //! wasi-http's send-request hook, plus the response-size cap.
 //!
 //! Owns the allow-list and its check; knows nothing about plugins or jobs.
+//! Declared hosts get [`Reach::Public`]: the outbound client refuses them
+//! any private address at connect time, on the DNS answer it connects to.
 
-use std::net::IpAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -12,7 +13,7 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
-use super::outbound::OutboundClient;
+use super::outbound::{OutboundClient, Reach, SendError};
 
 /// One allowed host: an exact name or a `*.` suffix wildcard, optionally with a port.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,9 +86,9 @@ impl HttpPolicy {
             .is_some_and(|(h, p)| h == host && *p == port)
     }
 
-    /// Checks a request's target before any connection is made. Returns the
-    /// reason for a refusal.
-    pub async fn check(&self, uri: &http::Uri) -> Result<(), String> {
+    /// Checks a request's target host before any connection is made: which
+    /// addresses it may reach, or the reason for a refusal.
+    pub fn check(&self, uri: &http::Uri) -> Result<Reach, String> {
         let host = uri
             .host()
             .map(normalise_host)
@@ -97,7 +98,7 @@ impl HttpPolicy {
             _ => 443,
         });
         if self.is_endpoint(&host, port) {
-            return Ok(());
+            return Ok(Reach::Any);
         }
         if !self.patterns.iter().any(|p| p.matches(&host)) {
             return Err(format!(
@@ -105,18 +106,7 @@ impl HttpPolicy {
             ));
         }
         // A declared public name must not lead into loopback or private networks.
-        let addrs = tokio::net::lookup_host((host.as_str(), port))
-            .await
-            .map_err(|e| format!("cannot resolve {host}: {e}"))?;
-        for addr in addrs {
-            if is_non_public(addr.ip()) {
-                return Err(format!(
-                    "{host} resolves to the non-public address {}; only a connection's own endpoint_url may point at private networks",
-                    addr.ip()
-                ));
-            }
-        }
-        Ok(())
+        Ok(Reach::Public)
     }
 }
 
@@ -124,29 +114,6 @@ fn normalise_host(host: &str) -> String {
     host.trim_start_matches('[')
         .trim_end_matches(']')
         .to_ascii_lowercase()
-}
-
-/// Loopback, private, link-local, unspecified and similar addresses.
-fn is_non_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64 // carrier-grade NAT
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_non_public(IpAddr::V4(v4));
-            }
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00 // unique local
-                || (v6.segments()[0] & 0xffc0) == 0xfe80 // link local
-        }
-    }
 }
 
 /// The wasi-http hooks of one plugin instance: policy check, then the
@@ -195,12 +162,18 @@ impl WasiHttpHooks for PolicyHooks {
         let denials = self.denials.clone();
         let max = self.max_response_bytes;
         Box::new(async move {
-            if let Err(reason) = policy.check(request.uri()).await {
-                tracing::warn!(uri = %request.uri(), "outbound request refused: {reason}");
+            let uri = request.uri().clone();
+            let refuse = |reason: String| {
+                tracing::warn!(%uri, "outbound request refused: {reason}");
                 denials.lock().expect("denials lock").push(reason);
-                return Err(HttpError::HttpRequestDenied);
-            }
-            let response = outbound.send(request, options).await?;
+                HttpError::HttpRequestDenied
+            };
+            let reach = policy.check(&uri).map_err(refuse)?;
+            let response = match outbound.send(request, options, reach).await {
+                Ok(response) => response,
+                Err(SendError::Denied(reason)) => return Err(refuse(reason)),
+                Err(SendError::Http(e)) => return Err(e),
+            };
             let response = response.map(|body| CappedBody::new(body, max).boxed_unsync());
             // The pool drives the connection: nothing is left for the guest to await.
             let io = async { Ok(()) };
@@ -272,63 +245,39 @@ mod tests {
         HttpPolicy::new(&hosts, endpoint).unwrap()
     }
 
-    #[tokio::test]
-    async fn wildcard_matches_subdomains_only() {
+    fn check(policy: &HttpPolicy, url: &str) -> Result<Reach, String> {
+        policy.check(&url.parse().unwrap())
+    }
+
+    #[test]
+    fn wildcard_matches_subdomains_only() {
         let p = policy(&["*.localhost"], None);
-        assert!(p
-            .check(&"http://amazonaws.com/".parse().unwrap())
-            .await
-            .is_err());
-        let err = p
-            .check(&"http://other.example/".parse().unwrap())
-            .await
-            .unwrap_err();
+        assert_eq!(check(&p, "http://s3.localhost/"), Ok(Reach::Public));
+        assert!(check(&p, "http://localhost/").is_err());
+        let err = check(&p, "http://other.example/").unwrap_err();
         assert!(
             err.contains("not among the plugin's allowed hosts"),
             "{err}"
         );
     }
 
-    #[tokio::test]
-    async fn declared_host_resolving_to_loopback_is_refused() {
-        let p = policy(&["localhost"], None);
-        let err = p
-            .check(&"http://localhost:9000/".parse().unwrap())
-            .await
-            .unwrap_err();
-        assert!(err.contains("non-public address"), "{err}");
-    }
-
-    #[tokio::test]
-    async fn connection_endpoint_may_be_loopback() {
-        let p = policy(&[], Some("http://127.0.0.1:9000"));
-        assert!(p
-            .check(&"http://127.0.0.1:9000/b?x".parse().unwrap())
-            .await
-            .is_ok());
-        // Same host, other port: not the endpoint.
-        assert!(p
-            .check(&"http://127.0.0.1:9001/".parse().unwrap())
-            .await
-            .is_err());
+    #[test]
+    fn declared_hosts_reach_public_addresses_only() {
+        // Even a declared name that is a loopback literal: the outbound
+        // client refuses it when it connects.
+        let p = policy(&["storage.example.com", "127.0.0.1"], None);
+        assert_eq!(
+            check(&p, "https://storage.example.com/b"),
+            Ok(Reach::Public)
+        );
+        assert_eq!(check(&p, "http://127.0.0.1/"), Ok(Reach::Public));
     }
 
     #[test]
-    fn private_ranges_are_non_public() {
-        for ip in [
-            "10.1.2.3",
-            "192.168.0.1",
-            "172.16.5.4",
-            "127.0.0.1",
-            "169.254.1.1",
-            "::1",
-            "fd00::1",
-            "::ffff:10.0.0.1",
-        ] {
-            assert!(is_non_public(ip.parse().unwrap()), "{ip}");
-        }
-        for ip in ["8.8.8.8", "2001:4860::8888"] {
-            assert!(!is_non_public(ip.parse().unwrap()), "{ip}");
-        }
+    fn connection_endpoint_may_be_loopback() {
+        let p = policy(&[], Some("http://127.0.0.1:9000"));
+        assert_eq!(check(&p, "http://127.0.0.1:9000/b?x"), Ok(Reach::Any));
+        // Same host, other port: not the endpoint.
+        assert!(check(&p, "http://127.0.0.1:9001/").is_err());
     }
 }

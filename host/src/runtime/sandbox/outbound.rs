@@ -3,12 +3,15 @@
 //! every instance, so a listing's hundreds of requests (pages, HEADs, token
 //! exchanges) do not each pay a TCP and TLS handshake.
 //!
-//! Owns transport only: which requests may go out is decided before, by
-//! [`super::http_policy`].
+//! Which host names may be called is decided before, by
+//! [`super::http_policy`]; which addresses a name may lead to is decided
+//! here, on the one DNS answer the connection is opened to, so a name cannot
+//! pass a check with a public address and then connect to a private one
+//! (DNS rebinding).
 
 use std::future::Future;
 use std::io;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -36,10 +39,58 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Unused connections kept per authority.
 const MAX_IDLE_PER_AUTHORITY: usize = 16;
 
-/// A pooled HTTP/1.1 client; clones share the pool.
+/// Which addresses a request may be connected to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Public addresses only: a plugin's declared host names must not lead
+    /// into loopback or private networks, whatever their DNS says.
+    Public,
+    /// Any address: a connection's own `endpoint_url`, which whoever set up
+    /// the connection named (emulators, on-prem stores).
+    Any,
+}
+
+/// Why [`OutboundClient::send`] got no response.
+#[derive(Debug)]
+pub enum SendError {
+    /// Refused before connecting; the reason is for the user.
+    Denied(String),
+    /// The request failed on the way.
+    Http(HttpError),
+}
+
+impl From<HttpError> for SendError {
+    fn from(e: HttpError) -> Self {
+        Self::Http(e)
+    }
+}
+
+/// A host name that resolved to a non-public address under [`Reach::Public`].
+#[derive(Debug)]
+struct NonPublicAddress {
+    host: String,
+    ip: IpAddr,
+}
+
+impl std::fmt::Display for NonPublicAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} resolves to the non-public address {}; only a connection's own endpoint_url may point at private networks",
+            self.host, self.ip
+        )
+    }
+}
+
+impl std::error::Error for NonPublicAddress {}
+
+/// Pooled HTTP/1.1 clients, one pool per [`Reach`], so a connection opened
+/// to a private endpoint is never reused for a public-only request; clones
+/// share the pools.
 #[derive(Clone)]
 pub struct OutboundClient {
-    client: Client<Connector, WasiBody>,
+    public: Client<Connector, WasiBody>,
+    any: Client<Connector, WasiBody>,
 }
 
 impl Default for OutboundClient {
@@ -56,21 +107,35 @@ impl std::fmt::Debug for OutboundClient {
 
 impl OutboundClient {
     pub fn new() -> Self {
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(IDLE_TIMEOUT)
-            .pool_max_idle_per_host(MAX_IDLE_PER_AUTHORITY)
-            .build(Connector::new());
-        Self { client }
+        let tls = tls_connector();
+        let client = |reach| {
+            Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(IDLE_TIMEOUT)
+                .pool_max_idle_per_host(MAX_IDLE_PER_AUTHORITY)
+                .build(Connector {
+                    tls: tls.clone(),
+                    reach,
+                })
+        };
+        Self {
+            public: client(Reach::Public),
+            any: client(Reach::Any),
+        }
     }
 
-    /// Sends `request` (an absolute URI) on a kept-alive connection, honouring
-    /// the guest's timeouts: connect plus first byte for the response head,
-    /// between bytes for the body.
+    /// Sends `request` (an absolute URI) on a kept-alive connection to an
+    /// address within `reach`, honouring the guest's timeouts: connect plus
+    /// first byte for the response head, between bytes for the body.
     pub async fn send(
         &self,
         request: Request<WasiBody>,
         options: Option<RequestOptions>,
-    ) -> Result<Response<WasiBody>, HttpError> {
+        reach: Reach,
+    ) -> Result<Response<WasiBody>, SendError> {
+        let client = match reach {
+            Reach::Public => &self.public,
+            Reach::Any => &self.any,
+        };
         let connect = options
             .and_then(|o| o.connect_timeout)
             .unwrap_or(DEFAULT_TIMEOUT);
@@ -80,48 +145,52 @@ impl OutboundClient {
         let between_bytes = options
             .and_then(|o| o.between_bytes_timeout)
             .unwrap_or(DEFAULT_TIMEOUT);
-        let response = tokio::time::timeout(
-            connect.saturating_add(first_byte),
-            self.client.request(request),
-        )
-        .await
-        .map_err(|_| HttpError::ConnectionReadTimeout)?
-        .map_err(|e| client_error(&e))?;
+        let response =
+            tokio::time::timeout(connect.saturating_add(first_byte), client.request(request))
+                .await
+                .map_err(|_| HttpError::ConnectionReadTimeout)?
+                .map_err(|e| client_error(&e))?;
         Ok(response.map(|body| TimedBody::new(body, between_bytes).boxed_unsync()))
     }
 }
 
-/// The closest wasi-http error for a failed request: the cause in the
-/// error's source chain decides.
-fn client_error(error: &hyper_util::client::legacy::Error) -> HttpError {
+/// The closest wasi-http error for a failed request, or the refusal of a
+/// non-public address: the cause in the error's source chain decides.
+fn client_error(error: &hyper_util::client::legacy::Error) -> SendError {
     let mut cause = std::error::Error::source(error);
     while let Some(current) = cause {
         if let Some(io) = current.downcast_ref::<io::Error>() {
-            return match io.kind() {
+            if let Some(refused) = io
+                .get_ref()
+                .and_then(|e| e.downcast_ref::<NonPublicAddress>())
+            {
+                return SendError::Denied(refused.to_string());
+            }
+            return SendError::Http(match io.kind() {
                 io::ErrorKind::ConnectionRefused => HttpError::ConnectionRefused,
                 io::ErrorKind::TimedOut => HttpError::ConnectionTimeout,
                 _ if error.is_connect() => {
                     HttpError::Connect(io::Error::new(io.kind(), io.to_string()))
                 }
                 _ => HttpError::ConnectionTerminated,
-            };
+            });
         }
         if let Some(hyper) = current.downcast_ref::<hyper::Error>() {
-            return if hyper.is_timeout() {
+            return SendError::Http(if hyper.is_timeout() {
                 HttpError::HttpResponseTimeout
             } else if hyper.is_incomplete_message() || hyper.is_canceled() || hyper.is_closed() {
                 HttpError::ConnectionTerminated
             } else {
                 HttpError::HttpProtocolError
-            };
+            });
         }
         cause = current.source();
     }
-    if error.is_connect() {
+    SendError::Http(if error.is_connect() {
         HttpError::Connect(io::Error::other(error.to_string()))
     } else {
         HttpError::HttpProtocolError
-    }
+    })
 }
 
 /// A response body that fails when the server goes quiet for longer than
@@ -177,28 +246,44 @@ impl Body for TimedBody {
     }
 }
 
-/// Opens TCP connections, with TLS for `https`.
+fn tls_connector() -> TlsConnector {
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.into(),
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    // This client speaks HTTP/1.1 only.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    TlsConnector::from(Arc::new(config))
+}
+
+/// Opens TCP connections to addresses within its reach, with TLS for `https`.
 #[derive(Clone)]
 struct Connector {
     tls: TlsConnector,
+    reach: Reach,
 }
 
 impl Connector {
-    fn new() -> Self {
-        let roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.into(),
-        };
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("ring supports the default TLS versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        // This client speaks HTTP/1.1 only.
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Self {
-            tls: TlsConnector::from(Arc::new(config)),
+    /// Resolves `host` once; under [`Reach::Public`], any non-public address
+    /// in the answer refuses the connection. The connection goes to these
+    /// same addresses, never to a second lookup's.
+    async fn resolve(&self, host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+        let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host, port)).await?.collect();
+        if self.reach == Reach::Public {
+            if let Some(address) = addresses.iter().find(|a| is_non_public(a.ip())) {
+                let refused = NonPublicAddress {
+                    host: host.to_string(),
+                    ip: address.ip(),
+                };
+                return Err(io::Error::new(io::ErrorKind::PermissionDenied, refused));
+            }
         }
+        Ok(addresses)
     }
 
     async fn connect(self, uri: Uri) -> io::Result<Conn> {
@@ -215,7 +300,8 @@ impl Connector {
             .trim_end_matches(']')
             .to_string();
         let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-        let tcp = TcpStream::connect((host.as_str(), port)).await?;
+        let addresses = self.resolve(&host, port).await?;
+        let tcp = TcpStream::connect(addresses.as_slice()).await?;
         tcp.set_nodelay(true)?;
         if !tls {
             return Ok(Conn(TokioIo::new(Stream::Plain(tcp))));
@@ -286,6 +372,29 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Loopback, private, link-local, unspecified and similar addresses.
+fn is_non_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64 // carrier-grade NAT
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_non_public(IpAddr::V4(v4));
+            }
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00 // unique local
+                || (v6.segments()[0] & 0xffc0) == 0xfe80 // link local
         }
     }
 }
@@ -374,7 +483,7 @@ mod tests {
         let client = OutboundClient::new();
         for _ in 0..20 {
             let response = client
-                .send(get(&format!("http://{address}/x")), None)
+                .send(get(&format!("http://{address}/x")), None, Reach::Any)
                 .await
                 .unwrap();
             assert_eq!(response.status(), 200);
@@ -391,9 +500,67 @@ mod tests {
             listener.local_addr().unwrap().port()
         };
         let error = OutboundClient::new()
-            .send(get(&format!("http://127.0.0.1:{port}/")), None)
+            .send(get(&format!("http://127.0.0.1:{port}/")), None, Reach::Any)
             .await
             .unwrap_err();
-        assert!(matches!(error, HttpError::ConnectionRefused), "{error:?}");
+        assert!(
+            matches!(error, SendError::Http(HttpError::ConnectionRefused)),
+            "{error:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_public_only_request_never_connects_to_a_private_address() {
+        let (address, accepted) = server().await;
+        let client = OutboundClient::new();
+        let port = address.port();
+        for url in [
+            format!("http://localhost:{port}/"),
+            format!("http://127.0.0.1:{port}/"),
+        ] {
+            match client.send(get(&url), None, Reach::Public).await {
+                Err(SendError::Denied(reason)) => {
+                    assert!(reason.contains("non-public address"), "{reason}");
+                    assert!(reason.contains("endpoint_url"), "{reason}");
+                }
+                other => panic!("{url}: expected a refusal, got {other:?}"),
+            }
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 0, "a connection was made");
+        // The same server as a connection's endpoint: reachable, on a pool of
+        // its own.
+        let response = client
+            .send(get(&format!("http://{address}/")), None, Reach::Any)
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(matches!(
+            client
+                .send(get(&format!("http://{address}/")), None, Reach::Public)
+                .await,
+            Err(SendError::Denied(_))
+        ));
+    }
+
+    #[test]
+    fn private_ranges_are_non_public() {
+        for ip in [
+            "10.1.2.3",
+            "192.168.0.1",
+            "172.16.5.4",
+            "127.0.0.1",
+            "169.254.1.1",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(is_non_public(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["8.8.8.8", "100.128.0.1", "2001:4860::8888"] {
+            assert!(!is_non_public(ip.parse().unwrap()), "{ip}");
+        }
     }
 }

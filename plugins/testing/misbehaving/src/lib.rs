@@ -6,6 +6,8 @@
 //!   must stop it);
 //! - `forbidden_host`: GETs `http://forbidden.example.net/`, outside its allowed
 //!   hosts, and returns the error it gets (the host must refuse the request);
+//! - `loopback_by_name`: GETs `http://localhost:<port>/`, a declared host whose
+//!   name resolves to loopback (the host must refuse to connect to it);
 //! - `trap`: panics, which traps the instance;
 //! - `well_behaved`: lists one page with one entry.
 //!
@@ -24,6 +26,8 @@ use tributary_sdk::{
 
 /// The host this connector is not allowed to call.
 const FORBIDDEN_URL: &str = "http://forbidden.example.net/";
+/// A declared host whose name leads into loopback.
+const LOOPBACK_NAME: &str = "localhost";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -31,6 +35,7 @@ enum Behavior {
     Spin,
     Allocate,
     ForbiddenHost,
+    LoopbackByName,
     Trap,
     WellBehaved,
 }
@@ -50,16 +55,24 @@ struct Config {
     /// When a listing misbehaves.
     #[serde(default)]
     stage: Stage,
+    /// The port `loopback_by_name` calls.
+    #[serde(default = "default_port")]
+    port: u16,
+}
+
+fn default_port() -> u16 {
+    80
 }
 
 impl Behavior {
-    /// Misbehaves; returns only for `forbidden_host` (with the error the host gave)
-    /// and `well_behaved`.
-    fn act(self) -> Result<(), ConnectorError> {
+    /// Misbehaves; returns only for the requests the host must refuse (with
+    /// the error the host gave) and `well_behaved`.
+    fn act(self, port: u16) -> Result<(), ConnectorError> {
         match self {
             Behavior::Spin => spin(),
             Behavior::Allocate => allocate(),
-            Behavior::ForbiddenHost => call_forbidden_host(),
+            Behavior::ForbiddenHost => call_refused(FORBIDDEN_URL),
+            Behavior::LoopbackByName => call_refused(&format!("http://{LOOPBACK_NAME}:{port}/")),
             Behavior::Trap => panic!("misbehaving connector: deliberate trap"),
             Behavior::WellBehaved => Ok(()),
         }
@@ -86,11 +99,12 @@ fn allocate() -> ! {
     }
 }
 
-fn call_forbidden_host() -> Result<(), ConnectorError> {
-    match Request::get(FORBIDDEN_URL).send() {
+/// GETs `url`, which the host must refuse; returns the error it gave.
+fn call_refused(url: &str) -> Result<(), ConnectorError> {
+    match Request::get(url).send() {
         Err(error) => Err(error.into()),
         Ok(response) => Err(ConnectorError::Fatal(format!(
-            "the request to {FORBIDDEN_URL} was not refused: it answered HTTP {}",
+            "the request to {url} was not refused: it answered HTTP {}",
             response.status
         ))),
     }
@@ -107,25 +121,26 @@ impl Connector for Misbehaving {
             name: "Misbehaving test connector".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             config_schema: CONFIG_SCHEMA.into(),
-            allowed_hosts: vec!["allowed.example.com".into()],
+            allowed_hosts: vec!["allowed.example.com".into(), LOOPBACK_NAME.into()],
             capabilities: vec![],
         }
     }
 
     fn validate(config: &str) -> Result<String, ConnectorError> {
         let config: Config = parse_config(config)?;
-        config.behavior.act()?;
+        config.behavior.act(config.port)?;
         Ok("misbehaving connector is behaving".into())
     }
 
     fn open(request: ListRequest) -> Result<MisbehavingListing, ConnectorError> {
         let config: Config = parse_config(&request.config)?;
         if config.stage == Stage::Open {
-            config.behavior.act()?;
+            config.behavior.act(config.port)?;
         }
         Ok(MisbehavingListing {
             behavior: config.behavior,
             stage: config.stage,
+            port: config.port,
             done: false,
         })
     }
@@ -140,14 +155,16 @@ const CONFIG_SCHEMA: &str = r#"{
   "required": ["behavior"],
   "additionalProperties": false,
   "properties": {
-    "behavior": {"enum": ["spin", "allocate", "forbidden_host", "trap", "well_behaved"]},
-    "stage": {"enum": ["open", "next_page"], "default": "next_page"}
+    "behavior": {"enum": ["spin", "allocate", "forbidden_host", "loopback_by_name", "trap", "well_behaved"]},
+    "stage": {"enum": ["open", "next_page"], "default": "next_page"},
+    "port": {"type": "integer", "minimum": 1, "maximum": 65535, "default": 80}
   }
 }"#;
 
 struct MisbehavingListing {
     behavior: Behavior,
     stage: Stage,
+    port: u16,
     done: bool,
 }
 
@@ -157,7 +174,7 @@ impl Listing for MisbehavingListing {
             return Ok(None);
         }
         if self.stage == Stage::NextPage {
-            self.behavior.act()?;
+            self.behavior.act(self.port)?;
         }
         self.done = true;
         Ok(Some(Page {
