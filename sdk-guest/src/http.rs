@@ -183,11 +183,55 @@ impl Request {
     /// [`Response::error_for_status`]. Outside a component this returns
     /// [`HttpError::Unavailable`].
     pub fn send(self) -> Result<Response, HttpError> {
+        self.start()?.finish()
+    }
+
+    /// Hands the request to the host, which sends it while the guest goes on.
+    fn start(&self) -> Result<transport::InFlight, HttpError> {
         let target = Target::parse(&self.url)?;
         if !cfg!(target_arch = "wasm32") {
             return Err(HttpError::Unavailable);
         }
-        transport::send(&self, &target)
+        transport::start(self, &target)
+    }
+}
+
+/// The most requests [`send_all`] keeps in flight at once.
+pub const MAX_IN_FLIGHT: usize = 16;
+
+/// Sends `requests` concurrently, up to [`MAX_IN_FLIGHT`] at a time, and
+/// yields each one's outcome in the order given: one round trip's wait for
+/// many small requests (a HEAD per file) instead of one each. Lazy: a
+/// request is started only as earlier outcomes are taken, so a caller that
+/// stops early (the store is down) leaves the rest unsent.
+pub fn send_all<I>(requests: I) -> InOrder<I::IntoIter>
+where
+    I: IntoIterator<Item = Request>,
+{
+    InOrder {
+        waiting: requests.into_iter(),
+        in_flight: std::collections::VecDeque::with_capacity(MAX_IN_FLIGHT),
+    }
+}
+
+/// The outcomes of [`send_all`], in the order of its requests.
+pub struct InOrder<I> {
+    waiting: I,
+    in_flight: std::collections::VecDeque<Result<transport::InFlight, HttpError>>,
+}
+
+impl<I: Iterator<Item = Request>> Iterator for InOrder<I> {
+    type Item = Result<Response, HttpError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while self.in_flight.len() < MAX_IN_FLIGHT {
+            let Some(request) = self.waiting.next() else {
+                break;
+            };
+            self.in_flight.push_back(request.start());
+        }
+        let started = self.in_flight.pop_front()?;
+        Some(started.and_then(transport::InFlight::finish))
     }
 }
 
@@ -444,8 +488,8 @@ mod transport {
     use super::{HttpError, Request, Response, Target};
     use crate::__private::bindings::wasi::http::outgoing_handler;
     use crate::__private::bindings::wasi::http::types::{
-        ErrorCode, Fields, HeaderError, IncomingBody, Method as WasiMethod, OutgoingBody,
-        OutgoingRequest, RequestOptions, Scheme,
+        ErrorCode, Fields, FutureIncomingResponse, HeaderError, IncomingBody, Method as WasiMethod,
+        OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
     };
     use crate::__private::bindings::wasi::io::streams::StreamError;
 
@@ -454,7 +498,14 @@ mod transport {
     /// How much to ask for per read.
     const READ_CHUNK: u64 = 64 * 1024;
 
-    pub(super) fn send(request: &Request, target: &Target) -> Result<Response, HttpError> {
+    /// A request the host is sending; [`InFlight::finish`] waits for its response.
+    pub(super) struct InFlight {
+        future: FutureIncomingResponse,
+        host: String,
+        limit: usize,
+    }
+
+    pub(super) fn start(request: &Request, target: &Target) -> Result<InFlight, HttpError> {
         let host = target.host.as_str();
         let headers = Fields::new();
         let mut has_user_agent = false;
@@ -517,7 +568,30 @@ mod transport {
         let future = outgoing_handler::handle(outgoing, Some(options))
             .map_err(|code| from_error_code(code, host))?;
         write_body(body, &request.body, host)?;
+        Ok(InFlight {
+            future,
+            host: target.host.clone(),
+            limit: request.max_response_bytes,
+        })
+    }
 
+    impl InFlight {
+        /// Waits for the response and reads it whole.
+        pub(super) fn finish(self) -> Result<Response, HttpError> {
+            let InFlight {
+                future,
+                host,
+                limit,
+            } = self;
+            read_response(future, &host, limit)
+        }
+    }
+
+    fn read_response(
+        future: FutureIncomingResponse,
+        host: &str,
+        limit: usize,
+    ) -> Result<Response, HttpError> {
         let incoming = loop {
             match future.get() {
                 Some(Ok(Ok(response))) => break response,
@@ -544,7 +618,6 @@ mod transport {
                 })
                 .collect()
         };
-        let limit = request.max_response_bytes;
         let too_large = || HttpError::ResponseTooLarge {
             host: host.to_owned(),
             limit,
@@ -794,6 +867,23 @@ mod tests {
                 "{url}: {error:?}"
             );
             assert!(error.to_string().contains(url), "{error}");
+        }
+    }
+
+    #[test]
+    fn send_all_answers_every_request_in_order() {
+        let mut requests: Vec<Request> = (0..2 * MAX_IN_FLIGHT + 3)
+            .map(|i| Request::head(format!("https://example.com/{i}")))
+            .collect();
+        requests[MAX_IN_FLIGHT + 1] = Request::get("nonsense");
+        let outcomes: Vec<_> = send_all(requests).collect();
+        assert_eq!(outcomes.len(), 2 * MAX_IN_FLIGHT + 3);
+        for (i, outcome) in outcomes.iter().enumerate() {
+            match outcome {
+                Err(HttpError::InvalidRequest(_)) => assert_eq!(i, MAX_IN_FLIGHT + 1),
+                Err(HttpError::Unavailable) => assert_ne!(i, MAX_IN_FLIGHT + 1),
+                other => panic!("request {i}: {other:?}"),
+            }
         }
     }
 

@@ -81,10 +81,41 @@ pub fn send_with_retry(
     context: &str,
     mut build: impl FnMut() -> Request,
 ) -> Result<Response, ConnectorError> {
+    let first = build().send();
+    retry_from(policy, context, first, build)
+}
+
+/// [`send_with_retry`] for many requests: first attempts go out together
+/// ([`crate::http::send_all`]); a request whose first answer calls for
+/// another attempt goes on by itself under `policy` when its outcome is
+/// taken. Each item is the request's context (for messages) and its
+/// builder; outcomes come in the order given, lazily, so a caller that stops
+/// at a failure spends no retries on the rest.
+pub fn send_all_with_retry<'a, B>(
+    policy: &'a RetryPolicy,
+    mut requests: Vec<(String, B)>,
+) -> impl Iterator<Item = Result<Response, ConnectorError>> + 'a
+where
+    B: FnMut() -> Request + 'a,
+{
+    let firsts: Vec<Request> = requests.iter_mut().map(|(_, build)| build()).collect();
+    crate::http::send_all(firsts)
+        .zip(requests)
+        .map(move |(first, (context, build))| retry_from(policy, &context, first, build))
+}
+
+/// The retry loop, from the outcome of attempt 1.
+fn retry_from(
+    policy: &RetryPolicy,
+    context: &str,
+    first: Result<Response, HttpError>,
+    mut build: impl FnMut() -> Request,
+) -> Result<Response, ConnectorError> {
     let attempts = policy.max_attempts.max(1);
     let mut attempt = 1;
+    let mut outcome = first;
     loop {
-        let (failure, retry_after) = match build().send() {
+        let (failure, retry_after) = match outcome {
             Ok(response) if !is_retryable_status(response.status) => return Ok(response),
             Ok(response) => {
                 let retry_after = retry_after(&response);
@@ -104,6 +135,7 @@ pub fn send_with_retry(
         ));
         std::thread::sleep(policy.delay(attempt, retry_after));
         attempt += 1;
+        outcome = build().send();
     }
 }
 
@@ -171,6 +203,44 @@ mod tests {
             assert!(third >= Duration::from_millis(200) && third <= Duration::from_millis(400));
             assert!(policy.delay(9, None) <= Duration::from_millis(1000));
         }
+    }
+
+    #[test]
+    fn retries_go_on_from_the_first_answer() {
+        let policy = RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::ZERO,
+            max_delay: Duration::ZERO,
+        };
+        let answer = |status| {
+            Ok(Response {
+                status,
+                ..Response::default()
+            })
+        };
+        // A final first answer is returned without another request.
+        let response = retry_from(&policy, "x", answer(404), || unreachable!()).unwrap();
+        assert_eq!(response.status, 404);
+        // A 503 first: the next attempts are built and sent (here they cannot
+        // leave the test process, which ends the retries).
+        let mut built = 0;
+        let error = retry_from(&policy, "x", answer(503), || {
+            built += 1;
+            Request::get("https://example.com/")
+        })
+        .unwrap_err();
+        assert_eq!(built, 1);
+        assert!(matches!(error, ConnectorError::Fatal(_)), "{error:?}");
+        // With one attempt allowed, the 503 is the last word: throttled.
+        let once = RetryPolicy {
+            max_attempts: 1,
+            ..policy
+        };
+        let error = retry_from(&once, "x", answer(503), || unreachable!()).unwrap_err();
+        assert!(
+            matches!(error, ConnectorError::Throttled { .. }),
+            "{error:?}"
+        );
     }
 
     #[test]

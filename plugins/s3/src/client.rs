@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use tributary_sdk::http::{Method, Request, Response};
-use tributary_sdk::retry::{send_with_retry, RetryPolicy};
+use tributary_sdk::retry::{send_all_with_retry, send_with_retry, RetryPolicy};
 use tributary_sdk::ConnectorError;
 
 use crate::config::{Endpoint, Settings};
@@ -100,19 +100,40 @@ impl S3Client {
         })
     }
 
-    /// HEADs one object; `None` when it no longer exists.
-    pub fn head_object(
+    /// HEADs the objects of `keys`, their requests in flight together;
+    /// outcomes in the order of `keys` (`None`: the object no longer exists),
+    /// taken lazily: what is not taken is not sent.
+    pub fn head_objects<'a>(
+        &'a self,
+        bucket: &'a str,
+        keys: &'a [String],
+    ) -> impl Iterator<Item = Result<Option<ObjectHead>, ConnectorError>> + 'a {
+        let requests = keys
+            .iter()
+            .map(|key| {
+                let build = self.signed(Method::Head, Some(bucket), Some(key), &[]);
+                (head_context(bucket, key), build)
+            })
+            .collect::<Vec<_>>();
+        send_all_with_retry(&self.retry, requests)
+            .zip(keys)
+            .map(move |(response, key)| {
+                self.read_head(&response?, bucket, &head_context(bucket, key))
+            })
+    }
+
+    /// What a HEAD's answer says: the object's head, `None` for a 404.
+    fn read_head(
         &self,
+        response: &Response,
         bucket: &str,
-        key: &str,
+        context: &str,
     ) -> Result<Option<ObjectHead>, ConnectorError> {
-        let context = format!("reading s3://{bucket}/{key}");
-        let response = self.send(Method::Head, Some(bucket), Some(key), &[], &context)?;
         if response.status == 404 {
             return Ok(None);
         }
         if !response.is_success() {
-            return Err(self.refusal(&response, Some(bucket), &context));
+            return Err(self.refusal(response, Some(bucket), context));
         }
         let metadata = response
             .headers
@@ -161,6 +182,21 @@ impl S3Client {
         query: &[(&str, &str)],
         context: &str,
     ) -> Result<Response, ConnectorError> {
+        send_with_retry(
+            &self.retry,
+            context,
+            self.signed(method, bucket, key, query),
+        )
+    }
+
+    /// Builds the request, signed at the moment each attempt is built.
+    fn signed(
+        &self,
+        method: Method,
+        bucket: Option<&str>,
+        key: Option<&str>,
+        query: &[(&str, &str)],
+    ) -> impl FnMut() -> Request + '_ {
         let address = self.endpoint.address(bucket, key);
         let query = canonical_query(query);
         let url = if query.is_empty() {
@@ -168,7 +204,7 @@ impl S3Client {
         } else {
             format!("{}{}?{query}", address.origin, address.path)
         };
-        send_with_retry(&self.retry, context, || {
+        move || {
             let headers = sigv4::sign(
                 &self.keys,
                 &self.region,
@@ -187,7 +223,7 @@ impl S3Client {
                 Request::new(method, url.clone()).timeout(REQUEST_TIMEOUT),
                 |request, (name, value)| request.header(name, value),
             )
-        })
+        }
     }
 
     /// What a non-2xx, non-retryable response means, in words the user can
@@ -277,6 +313,11 @@ impl S3Client {
             _ => ConnectorError::Fatal(format!("{context}: {endpoint} answered {said}")),
         }
     }
+}
+
+/// What a HEAD of `key` is for, in messages.
+fn head_context(bucket: &str, key: &str) -> String {
+    format!("reading s3://{bucket}/{key}")
 }
 
 #[cfg(test)]

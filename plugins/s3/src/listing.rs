@@ -8,9 +8,10 @@
 //! to echo an awkward `start-after` and decodes keys only when it came back
 //! encoded. A HEAD per file fills in what the listing lacks: content type
 //! and metadata when the config asks, and the ETag from stores whose
-//! listings leave it out. A HEAD that fails for a reason of its own makes a
-//! per-file failure; one that fails because the store is unreachable or
-//! refuses the credentials fails the whole page.
+//! listings leave it out; a page's HEADs are in flight together. A HEAD that
+//! fails for a reason of its own makes a per-file failure; one that fails
+//! because the store is unreachable or refuses the credentials fails the
+//! whole page.
 
 use tributary_sdk::encoding::percent_decode;
 use tributary_sdk::filter::{mime_from_extension, FilterSet, Rejection};
@@ -18,7 +19,7 @@ use tributary_sdk::{
     log, ConnectorError, FileEntry, FileFailure, ListRequest, Listing, Page, PageBuilder,
 };
 
-use crate::client::{ListParams, S3Client};
+use crate::client::{ListParams, ObjectHead, S3Client};
 use crate::config::{split_source_path, Settings};
 use crate::response::ListedObject;
 
@@ -82,14 +83,15 @@ impl S3Listing {
         format!("s3://{}/{key}", self.bucket)
     }
 
-    /// Turns one listed object into an entry on `page`, or a count of what
-    /// the filters dropped, or a per-file failure.
-    fn offer(
-        &mut self,
+    /// Turns one listed object into an entry for the page, with whether it
+    /// needs a HEAD; `None` for a folder marker or (counted on `page`) a file
+    /// the filters drop.
+    fn candidate(
+        &self,
         page: &mut PageBuilder<'_>,
         object: ListedObject,
         decode: bool,
-    ) -> Result<(), ConnectorError> {
+    ) -> Option<(FileEntry, bool)> {
         let key = if decode {
             percent_decode(&object.key, true)
         } else {
@@ -97,9 +99,9 @@ impl S3Listing {
         };
         // A zero-byte `folder/` object is a console's folder marker, not a file.
         if key.ends_with('/') && object.size == 0 {
-            return Ok(());
+            return None;
         }
-        let mut entry = FileEntry {
+        let entry = FileEntry {
             uri: self.uri(&key),
             content_type: mime_from_extension(&key).map(str::to_owned),
             key,
@@ -108,57 +110,81 @@ impl S3Listing {
             last_modified: object.last_modified,
             metadata: Vec::new(),
         };
-        if entry.etag.is_none() || self.include_content_type || self.include_metadata {
+        let needs_head = entry.etag.is_none() || self.include_content_type || self.include_metadata;
+        if needs_head {
             // Only files that may pass are worth a request.
             match page.filters().check_entry(&entry) {
                 Err(Rejection::MimeType) if self.include_content_type => {}
                 Err(rejection) => {
                     page.reject(rejection);
-                    return Ok(());
+                    return None;
                 }
                 Ok(()) => {}
             }
-            match self.complete_with_head(&mut entry) {
-                Ok(true) => {}
-                // Deleted since it was listed.
-                Ok(false) => return Ok(()),
-                // The store is unreachable or refuses these credentials:
-                // every other file would fail alike, so the page fails and
-                // the host retries it from the last cursor.
-                Err(error)
-                    if error.is_retryable() || matches!(error, ConnectorError::Unauthorized(_)) =>
-                {
-                    return Err(error)
-                }
-                // Something about this one file.
-                Err(error) => {
-                    page.fail(FileFailure {
-                        key: entry.key,
-                        uri: entry.uri,
-                        error,
-                    });
-                    return Ok(());
-                }
-            }
         }
-        page.offer(entry);
-        Ok(())
+        Some((entry, needs_head))
     }
 
-    /// Fills in from a HEAD what the listing left out: the ETag if missing,
-    /// and the content type and metadata if the config asks. `false` when
-    /// the object no longer exists.
-    fn complete_with_head(&mut self, entry: &mut FileEntry) -> Result<bool, ConnectorError> {
-        if entry.etag.is_none() && !self.told_about_etags {
+    /// Puts the listed objects on `page` in key order, with the HEADs of
+    /// those that need one in flight together.
+    fn fill_page(
+        &mut self,
+        page: &mut PageBuilder<'_>,
+        objects: Vec<ListedObject>,
+        decode: bool,
+    ) -> Result<(), ConnectorError> {
+        let candidates: Vec<(FileEntry, bool)> = objects
+            .into_iter()
+            .filter_map(|object| self.candidate(page, object, decode))
+            .collect();
+        let keys: Vec<String> = candidates
+            .iter()
+            .filter(|(_, needs_head)| *needs_head)
+            .map(|(entry, _)| entry.key.clone())
+            .collect();
+        if !self.told_about_etags && candidates.iter().any(|(e, _)| e.etag.is_none()) {
             self.told_about_etags = true;
             log::info(format!(
                 "{} lists objects without ETags: reading each file's ETag with a HEAD request",
                 self.client.endpoint().describe()
             ));
         }
-        let Some(head) = self.client.head_object(&self.bucket, &entry.key)? else {
-            return Ok(false);
-        };
+        let mut heads = self.client.head_objects(&self.bucket, &keys);
+        for (mut entry, needs_head) in candidates {
+            if needs_head {
+                match heads.next().expect("a HEAD for every file that needs one") {
+                    Ok(Some(head)) => self.complete(&mut entry, head),
+                    // Deleted since it was listed.
+                    Ok(None) => continue,
+                    // The store is unreachable or refuses these credentials:
+                    // every other file would fail alike, so the page fails
+                    // (the HEADs not yet taken are never sent) and the host
+                    // retries it from the last cursor.
+                    Err(error)
+                        if error.is_retryable()
+                            || matches!(error, ConnectorError::Unauthorized(_)) =>
+                    {
+                        return Err(error)
+                    }
+                    // Something about this one file.
+                    Err(error) => {
+                        page.fail(FileFailure {
+                            key: entry.key,
+                            uri: entry.uri,
+                            error,
+                        });
+                        continue;
+                    }
+                }
+            }
+            page.offer(entry);
+        }
+        Ok(())
+    }
+
+    /// Fills in from a HEAD what the listing left out: the ETag if missing,
+    /// and the content type and metadata if the config asks.
+    fn complete(&self, entry: &mut FileEntry, head: ObjectHead) {
         if entry.etag.is_none() {
             entry.etag = head.etag;
         }
@@ -168,7 +194,6 @@ impl S3Listing {
         if self.include_metadata {
             entry.metadata = head.metadata;
         }
-        Ok(true)
     }
 }
 
@@ -206,13 +231,7 @@ impl Listing for S3Listing {
         // Borrow the filters apart from the listing state; put back below.
         let filters = std::mem::take(&mut self.filters);
         let mut page = PageBuilder::new(&filters);
-        let mut outcome = Ok(());
-        for object in listed.objects {
-            outcome = self.offer(&mut page, object, decode);
-            if outcome.is_err() {
-                break;
-            }
-        }
+        let outcome = self.fill_page(&mut page, listed.objects, decode);
         let page = page.finish(cursor.clone());
         self.filters = filters;
         outcome?;
