@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
+use futures::{StreamExt, TryStreamExt};
 use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -161,6 +162,8 @@ struct NativeS3 {
 }
 
 const REGION: &str = "us-east-1";
+/// `tributary_sdk::http::MAX_IN_FLIGHT`, the plugin's window.
+const HEADS_IN_FLIGHT: usize = 16;
 
 impl NativeS3 {
     /// Every key of the bucket, page after page (what the plugin does), parsing
@@ -188,6 +191,7 @@ impl NativeS3 {
                     .and_then(|c| c.text())
                     .map(str::to_string)
             };
+            let mut heads = Vec::new();
             for contents in root.children().filter(|n| n.has_tag_name("Contents")) {
                 let key = text(contents, "Key").context("no Key")?;
                 let _size: u64 = text(contents, "Size")
@@ -198,14 +202,18 @@ impl NativeS3 {
                 if etag.is_none() {
                     // What the plugin does when a store's listing leaves the ETag
                     // out (s3s-fs, for files it did not receive itself): one HEAD.
-                    self.head(&format!("{path}/{}", encode(&decode(&key), true)))
-                        .await?;
+                    heads.push(format!("{path}/{}", encode(&decode(&key), true)));
                 }
                 let _modified = text(contents, "LastModified")
                     .and_then(|m| chrono::DateTime::parse_from_rfc3339(&m).ok());
                 std::hint::black_box(key);
                 count += 1;
             }
+            // In flight together, as many at once as the plugin's SDK allows.
+            futures::stream::iter(heads.iter().map(|path| self.head(path)))
+                .buffered(HEADS_IN_FLIGHT)
+                .try_collect::<Vec<()>>()
+                .await?;
             token = text(root, "NextContinuationToken");
             if text(root, "IsTruncated").as_deref() != Some("true") {
                 return Ok(count);
