@@ -17,6 +17,10 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Many small requests (a HEAD per file) are faster with [`send_all`], which
+//! keeps up to [`MAX_IN_FLIGHT`] of them in flight and yields the outcomes in
+//! order; [`crate::retry::send_all_with_retry`] adds the retry policy.
 
 use std::borrow::Cow;
 use std::fmt;
