@@ -63,7 +63,7 @@ pub fn parse(text: &str) -> Result<Element<'_>, XmlError> {
     let mut root: Option<Element<'_>> = None;
     let mut root_content_start = 0;
     let mut position = 0;
-    for token in Tokens::new(text) {
+    for token in Tokens::checking(text) {
         let (start, token) = token?;
         position = start;
         match token {
@@ -156,6 +156,39 @@ impl<'a> Element<'a> {
     /// The first direct child element named `name`.
     pub fn child(&self, name: &str) -> Option<Element<'a>> {
         self.children().find(|child| child.name() == name)
+    }
+
+    /// The first direct child with each of `names`, found in one walk over
+    /// the children that stops once all are found. Reading several fields of
+    /// one element this way reads it once, not once per field. A name given
+    /// twice takes the first two children of that name.
+    ///
+    /// ```
+    /// let root = tributary_sdk::xml::parse("<o><Size>5</Size><Key>k</Key></o>")?;
+    /// let [key, size, etag] = root.first_children(["Key", "Size", "ETag"]);
+    /// assert_eq!(key.map(|k| k.text()).as_deref(), Some("k"));
+    /// assert_eq!(size.map(|s| s.text()).as_deref(), Some("5"));
+    /// assert!(etag.is_none());
+    /// # Ok::<(), tributary_sdk::xml::XmlError>(())
+    /// ```
+    pub fn first_children<const N: usize>(&self, names: [&str; N]) -> [Option<Element<'a>>; N] {
+        let mut found = [None; N];
+        let mut missing = N;
+        for child in self.children() {
+            if missing == 0 {
+                break;
+            }
+            let name = child.name();
+            if let Some(slot) = names
+                .iter()
+                .zip(found.iter_mut())
+                .find_map(|(wanted, slot)| (*wanted == name && slot.is_none()).then_some(slot))
+            {
+                *slot = Some(child);
+                missing -= 1;
+            }
+        }
+        found
     }
 
     /// The text of the first direct child named `name` (see [`Element::text`]).
@@ -352,6 +385,9 @@ struct Tokens<'a> {
     text: &'a str,
     position: usize,
     failed: bool,
+    /// Whether tag names are checked: in [`parse`]'s one pass over a
+    /// document, not again in the walks over what it accepted.
+    check_names: bool,
 }
 
 impl<'a> Tokens<'a> {
@@ -360,6 +396,15 @@ impl<'a> Tokens<'a> {
             text,
             position: 0,
             failed: false,
+            check_names: false,
+        }
+    }
+
+    /// Tokens that also refuse invalid tag names.
+    fn checking(text: &'a str) -> Self {
+        Self {
+            check_names: true,
+            ..Self::new(text)
         }
     }
 
@@ -450,7 +495,7 @@ impl<'a> Iterator for Tokens<'a> {
             let tag = &rest[1..close];
             if let Some(name) = tag.strip_prefix('/') {
                 let name = name.trim_end();
-                if !is_name(name) {
+                if self.check_names && !is_name(name) {
                     return self.fail(start, "an end tag has no valid name");
                 }
                 (close + 1, Token::End { name })
@@ -459,9 +504,9 @@ impl<'a> Iterator for Tokens<'a> {
                     Some(tag) => (tag, true),
                     None => (tag, false),
                 };
-                let name_end = tag.find(char::is_whitespace).unwrap_or(tag.len());
+                let name_end = tag.bytes().position(is_xml_space).unwrap_or(tag.len());
                 let name = &tag[..name_end];
-                if !is_name(name) {
+                if self.check_names && !is_name(name) {
                     return self.fail(start, "a start tag has no valid name");
                 }
                 (
@@ -481,22 +526,36 @@ impl<'a> Iterator for Tokens<'a> {
 }
 
 /// The offset of the `>` that closes the tag at the start of `text`, skipping
-/// quoted attribute values.
+/// quoted attribute values. Scans bytes: every delimiter is ASCII, and in
+/// UTF-8 no byte of a multi-byte character is.
 fn tag_end(text: &str) -> Option<usize> {
     let mut quote = None;
-    for (index, c) in text.char_indices().skip(1) {
-        match (quote, c) {
-            (None, '"' | '\'') => quote = Some(c),
-            (Some(open), _) if c == open => quote = None,
-            (None, '>') => return Some(index),
-            (None, '<') => return None,
+    for (index, &byte) in text.as_bytes().iter().enumerate().skip(1) {
+        match (quote, byte) {
+            (None, b'"' | b'\'') => quote = Some(byte),
+            (Some(open), _) if byte == open => quote = None,
+            (None, b'>') => return Some(index),
+            (None, b'<') => return None,
             _ => {}
         }
     }
     None
 }
 
+/// XML's own white space (space, tab, carriage return, line feed).
+fn is_xml_space(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\r' | b'\n')
+}
+
 fn is_name(name: &str) -> bool {
+    if name.is_ascii() {
+        // The common case, without decoding characters.
+        let mut bytes = name.bytes();
+        return bytes
+            .next()
+            .is_some_and(|first| first.is_ascii_alphabetic() || matches!(first, b'_' | b':'))
+            && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b':' | b'-' | b'.'));
+    }
     let mut chars = name.chars();
     chars
         .next()
@@ -552,6 +611,26 @@ mod tests {
         );
         assert_eq!(root.child_text("IsTruncated").as_deref(), Some("true"));
         assert_eq!(root.child_text("Missing"), None);
+    }
+
+    #[test]
+    fn first_children_takes_the_first_direct_child_of_each_name() {
+        let root = parse(LISTING).unwrap();
+        let [contents, truncated, id, name] =
+            root.first_children(["Contents", "IsTruncated", "ID", "Name"]);
+        // The first of three `Contents`, not a later one.
+        assert_eq!(
+            contents.unwrap().child_text("Key").unwrap(),
+            " spaced & \"quoted\" <key> "
+        );
+        assert_eq!(truncated.unwrap().text(), "true");
+        // `ID` is a grandchild only.
+        assert_eq!(id, None);
+        assert_eq!(name.unwrap().text(), "bucket");
+        // Asking for one name twice fills the second slot with the next match.
+        let [first, second] = root.first_children(["Contents", "Contents"]);
+        assert_eq!(first.unwrap().child_text("Size").as_deref(), Some("12"));
+        assert_eq!(second.unwrap().child_text("Size").as_deref(), Some("3"));
     }
 
     #[test]

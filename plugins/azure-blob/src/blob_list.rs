@@ -53,56 +53,54 @@ pub fn parse_blob_page(body: &str) -> Result<BlobPage, String> {
             root.name()
         ));
     }
-    let blobs = match root.child("Blobs") {
+    let [blobs, next_marker] = root.first_children(["Blobs", "NextMarker"]);
+    let blobs = match blobs {
         Some(blobs) => blobs
             .children_named("Blob")
             .map(parse_blob)
             .collect::<Result<Vec<_>, _>>()?,
         None => Vec::new(),
     };
-    let next_marker = root
-        .child_text("NextMarker")
+    let next_marker = next_marker
+        .map(|marker| marker.text())
         .filter(|marker| !marker.is_empty());
     Ok(BlobPage { blobs, next_marker })
 }
 
+/// One `<Blob>`: each of its parts and properties found in one walk.
 fn parse_blob(blob: Element<'_>) -> Result<Blob, String> {
-    let name_element = blob
-        .child("Name")
-        .ok_or_else(|| "a <Blob> has no <Name>".to_string())?;
+    let [name_element, properties, metadata] =
+        blob.first_children(["Name", "Properties", "Metadata"]);
+    let name_element = name_element.ok_or_else(|| "a <Blob> has no <Name>".to_string())?;
     // Names with characters XML cannot carry come percent-encoded.
     let name = if name_element.attribute("Encoded").as_deref() == Some("true") {
         percent_decode(&name_element.text(), false)
     } else {
         name_element.text()
     };
-    let properties = blob
-        .child("Properties")
-        .ok_or_else(|| format!("the blob {name:?} has no <Properties>"))?;
-    let size = properties
-        .child_text("Content-Length")
-        .ok_or_else(|| format!("the blob {name:?} has no <Content-Length>"))?;
+    let properties = properties.ok_or_else(|| format!("the blob {name:?} has no <Properties>"))?;
+    let [size, etag, last_modified, content_type] = properties
+        .first_children(["Content-Length", "Etag", "Last-Modified", "Content-Type"])
+        .map(|field| field.map(|field| field.text()));
+    let size = size.ok_or_else(|| format!("the blob {name:?} has no <Content-Length>"))?;
     let size = size
         .trim()
         .parse()
         .map_err(|_| format!("the blob {name:?} has the size {size:?}"))?;
-    let etag = properties
-        .child_text("Etag")
+    let etag = etag
         .map(|etag| etag.trim().trim_matches('"').to_owned())
         .filter(|etag| !etag.is_empty());
-    let last_modified = match properties.child_text("Last-Modified") {
+    let last_modified = match last_modified {
         Some(text) => Some(
             parse_http_date_millis(&text)
                 .ok_or_else(|| format!("the blob {name:?} has the Last-Modified {text:?}"))?,
         ),
         None => None,
     };
-    let content_type = properties
-        .child_text("Content-Type")
+    let content_type = content_type
         .map(|value| value.trim().to_owned())
         .filter(|value| !value.is_empty());
-    let metadata = blob
-        .child("Metadata")
+    let metadata = metadata
         .map(|metadata| {
             metadata
                 .children()

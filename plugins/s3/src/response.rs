@@ -31,7 +31,9 @@ pub struct ListedObject {
     pub last_modified: Option<i64>,
 }
 
-/// Reads a `ListBucketResult` document.
+/// Reads a `ListBucketResult` document, in one walk over the root's children
+/// and one over each `Contents` (a page holds up to 1,000 of them, so looking
+/// each field up from the start would read the page many times over).
 pub fn parse_list_page(body: &str) -> Result<ListPage, String> {
     let root = xml::parse(body).map_err(|error| error.to_string())?;
     if root.name() != "ListBucketResult" {
@@ -40,47 +42,53 @@ pub fn parse_list_page(body: &str) -> Result<ListPage, String> {
             root.name()
         ));
     }
-    let mut objects = Vec::new();
-    for contents in root.children_named("Contents") {
-        let key = contents
-            .child_text("Key")
-            .ok_or("an object in the listing has no Key")?;
-        let size = contents
-            .child_text("Size")
-            .ok_or_else(|| format!("the object {key:?} has no Size"))?;
-        let size = size
-            .trim()
-            .parse()
-            .map_err(|_| format!("the object {key:?} has the size {size:?}"))?;
-        let last_modified = match contents.child_text("LastModified") {
-            None => None,
-            Some(text) => Some(
-                parse_rfc3339_millis(&text)
-                    .ok_or_else(|| format!("the object {key:?} has the LastModified {text:?}"))?,
-            ),
-        };
-        objects.push(ListedObject {
-            etag: contents
-                .child_text("ETag")
-                .and_then(|etag| strip_etag(&etag)),
-            key,
-            size,
-            last_modified,
-        });
+    let mut page = ListPage::default();
+    let mut is_truncated = None;
+    for child in root.children() {
+        match child.name() {
+            "Contents" => page.objects.push(parse_contents(child)?),
+            "IsTruncated" if is_truncated.is_none() => is_truncated = Some(child.text()),
+            "NextContinuationToken" if page.next_continuation_token.is_none() => {
+                page.next_continuation_token = Some(child.text()).filter(|t| !t.is_empty());
+            }
+            "EncodingType" if page.encoding_type.is_none() => {
+                page.encoding_type = Some(child.text());
+            }
+            "StartAfter" if page.start_after.is_none() => page.start_after = Some(child.text()),
+            _ => {}
+        }
     }
-    let is_truncated = match root.child_text("IsTruncated").as_deref().map(str::trim) {
+    page.is_truncated = match is_truncated.as_deref().map(str::trim) {
         Some("true") => true,
         Some("false") | None => false,
         Some(other) => return Err(format!("IsTruncated is {other:?}")),
     };
-    Ok(ListPage {
-        objects,
-        is_truncated,
-        next_continuation_token: root
-            .child_text("NextContinuationToken")
-            .filter(|token| !token.is_empty()),
-        encoding_type: root.child_text("EncodingType"),
-        start_after: root.child_text("StartAfter"),
+    Ok(page)
+}
+
+/// One `Contents` entry; the first of each field counts.
+fn parse_contents(contents: xml::Element<'_>) -> Result<ListedObject, String> {
+    let [key, size, etag, last_modified] = contents
+        .first_children(["Key", "Size", "ETag", "LastModified"])
+        .map(|field| field.map(|field| field.text()));
+    let key = key.ok_or("an object in the listing has no Key")?;
+    let size = size.ok_or_else(|| format!("the object {key:?} has no Size"))?;
+    let size = size
+        .trim()
+        .parse()
+        .map_err(|_| format!("the object {key:?} has the size {size:?}"))?;
+    let last_modified = match last_modified {
+        None => None,
+        Some(text) => Some(
+            parse_rfc3339_millis(&text)
+                .ok_or_else(|| format!("the object {key:?} has the LastModified {text:?}"))?,
+        ),
+    };
+    Ok(ListedObject {
+        etag: etag.and_then(|etag| strip_etag(&etag)),
+        key,
+        size,
+        last_modified,
     })
 }
 
