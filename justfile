@@ -50,10 +50,12 @@ export TRIBUTARY_TOOLS := env_var_or_default("TRIBUTARY_TOOLS", env_var("HOME") 
 
 # Run every test: unit tests (the plugins' too, natively), the plugin runtime against real components, end-to-end tests of the
 # binary on both stores. Installs Redis and the storage emulators; starts a private redis-server
-# (unless REDIS_URL is set) and stops it at the end.
+# (unless REDIS_URL is set) and stops it at the end. `cargo test` builds the
+# `tributary` binary the end-to-end tests run (host/tests needs it), with the
+# features of this one build: a separate `cargo build` would resolve other
+# features and compile wasmtime a second time.
 test: setup test-plugins
     scripts/install-test-services.sh
-    cargo build -p tributary
     scripts/with-redis.sh cargo test -p tributary-sdk -p tributary -p tributary-e2e {{ prepend("-p tributary-plugin-", default_plugins) }}
 
 # Formatting and lints, as CI would want them.
