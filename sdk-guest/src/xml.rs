@@ -174,10 +174,10 @@ impl<'a> Element<'a> {
     pub fn first_children<const N: usize>(&self, names: [&str; N]) -> [Option<Element<'a>>; N] {
         let mut found = [None; N];
         let mut missing = N;
+        if missing == 0 {
+            return found;
+        }
         for child in self.children() {
-            if missing == 0 {
-                break;
-            }
             let name = child.name();
             if let Some(slot) = names
                 .iter()
@@ -186,6 +186,10 @@ impl<'a> Element<'a> {
             {
                 *slot = Some(child);
                 missing -= 1;
+                if missing == 0 {
+                    // Not even the next child's end is looked for.
+                    break;
+                }
             }
         }
         found
